@@ -1,0 +1,10 @@
+"""minicnn: a from-scratch, readable deep-learning engine on NumPy (CPU) and CuPy (GPU)."""
+__version__ = "0.1.0"
+
+from minicnn import backend, functional  # noqa: F401
+from minicnn.backend import cuda_available  # noqa: F401
+from minicnn.gradcheck import GradcheckError, gradcheck  # noqa: F401
+from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minimum,  # noqa: F401
+                               reshape, sqrt, sum, transpose)
+from minicnn.rng import manual_seed  # noqa: F401
+from minicnn.tensor import Function, Tensor, no_grad, ones, randn, tensor, zeros  # noqa: F401

@@ -1,0 +1,4 @@
+"""The public function namespace, like torch.nn.functional: `import minicnn.functional as F`."""
+from minicnn.ops.activation import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minimum,  # noqa: F401
+                               reshape, sqrt, sum, transpose)

@@ -1,0 +1,1 @@
+"""Differentiable operations: one file per concept, each op a Function with forward and backward."""

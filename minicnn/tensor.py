@@ -1,0 +1,299 @@
+"""Tensor and Function: reverse-mode automatic differentiation in one file.
+
+A `Tensor` wraps an array (`.data`, NumPy on the CPU or CuPy on the GPU). Every operation on
+tensors is a `Function`: its `forward` computes the output array from the input arrays, and it
+remembers its inputs, so that the outputs form a graph that leads back to the leaves (the
+weights and the data). `loss.backward()` walks that graph from the loss back to the leaves and
+applies the chain rule at every node:
+
+    dLoss/dInput = dLoss/dOutput * dOutput/dInput
+
+Each Function's `backward(grad_out)` is exactly that product for its own inputs: it receives
+dLoss/dOutput (an array shaped like its output) and returns dLoss/dInput for each input (arrays
+shaped like the inputs). When an input feeds several operations, the gradients that come back
+along each path are added up (the multivariable chain rule). At a leaf the sum lands in `.grad`.
+"""
+import contextlib
+
+import numpy as np
+
+from minicnn import backend
+
+_grad_enabled = True
+_backward_hooks = []  # callables hook(function, output_tensor, grad_out); used by mc.trace()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside `with no_grad():` operations build no graph (prediction, optimizer updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Function:
+    """One differentiable operation. Subclasses write `forward(*arrays) -> array` and
+    `backward(grad_out) -> tuple of input gradients` side by side, and save on `self` what the
+    backward pass needs. Non-array settings (axis, stride...) go to `__init__`."""
+
+    def __call__(self, *inputs):
+        tensors = [as_tensor(x) for x in inputs]
+        check_same_device(tensors, type(self).__name__)
+        out = Tensor(self.forward(*[t.data for t in tensors]))
+        if _grad_enabled and any(t.requires_grad for t in tensors):
+            out.requires_grad = True
+            out.creator = self      # the graph edge: output -> the function that made it
+            self.inputs = tensors   # ... -> the tensors it was made from
+        return out
+
+    def release(self):
+        """Drop the saved arrays once backward has used them (frees memory, like PyTorch)."""
+        self.__dict__.clear()
+        self.released = True
+
+
+class Tensor:
+    """An array plus the bookkeeping for gradients. Create one with `mc.tensor(...)`."""
+
+    __array_priority__ = 100  # makes `ndarray + Tensor` call Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False):
+        self.data = data            # numpy.ndarray or cupy.ndarray
+        self.grad = None            # dLoss/dself after backward(), same shape and device
+        self.creator = None         # the Function that produced this tensor (None for leaves)
+        self.requires_grad = False
+        self.name = None            # optional label, shown in graph drawings
+        self.retains_grad = False
+        if requires_grad:
+            self.requires_grad_()
+
+    def requires_grad_(self, flag=True):
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, this one is "
+                            f"{self.data.dtype}: a gradient is a rate of change, and integer values "
+                            f"cannot change by a small step. Convert first, e.g. "
+                            f"mc.tensor(a.astype('float32'), requires_grad=True)")
+        self.requires_grad = flag
+        return self
+
+    # ---- facts about the array ----
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self.creator is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        where = ", device='cuda'" if self.device == "cuda" else ""
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20,
+                               prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{where}{grad})"
+
+    def numpy(self):
+        """The values as a NumPy array on the host (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """The same values, cut from the graph: no gradient flows back through the result."""
+        return Tensor(self.data)
+
+    def retain_grad(self):
+        """Keep `.grad` on this intermediate tensor too (by default only leaves keep it)."""
+        self.retains_grad = True
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    def to(self, device):
+        """This tensor on 'cpu' or 'cuda' (differentiable, like every other operation)."""
+        return self if device == self.device else basic.to_device(self, device)
+
+    # ---- back-propagation ----
+    def backward(self, grad=None, retain_graph=False):
+        """Fill `.grad` of every leaf that this tensor depends on with dself/dleaf.
+
+        Gradients accumulate: a second backward() adds to `.grad` (that is how a gradient over
+        several batches is summed); call `zero_grad()` (or optimizer.zero_grad()) to reset.
+        The graph's saved arrays are freed afterwards unless `retain_graph=True`."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() was called on a tensor that does not require grad: no "
+                               "input of the computation had requires_grad=True (or it ran inside "
+                               "no_grad())")
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() without an argument needs a single-number output "
+                                   f"(a loss), but this tensor has shape {self.shape}; reduce it "
+                                   f"first (e.g. out.sum()) or pass backward(grad) with an array "
+                                   f"of shape {self.shape}")
+            grad = xp.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        if tuple(grad.shape) != self.shape:
+            raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, but the tensor "
+                             f"has shape {self.shape}; they must be equal")
+
+        grads = {id(self): grad}  # id(tensor) -> dself/dtensor, summed over all paths so far
+        for t in reversed(self._topological_order()):  # outputs before the inputs they came from
+            g = grads.pop(id(t))
+            if t.creator is None or t.retains_grad:
+                g = g.astype(t.dtype, copy=False)
+                t.grad = g.copy() if t.grad is None else t.grad + g
+            if t.creator is None:
+                continue
+            fn = t.creator
+            for hook in _backward_hooks:
+                hook(fn, t, g)
+            input_grads = fn.backward(g)  # the chain rule, one step: dL/dinput from dL/doutput
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for inp, g_inp in zip(fn.inputs, input_grads):
+                if g_inp is None or not inp.requires_grad:
+                    continue
+                previous = grads.get(id(inp))
+                grads[id(inp)] = g_inp if previous is None else previous + g_inp  # sum over paths
+            if not retain_graph:
+                fn.release()
+
+    def _topological_order(self):
+        """Every tensor that self depends on, each after all of its inputs (an iterative
+        depth-first search, so a chain of 10,000 operations needs no recursion)."""
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            t, inputs_done = stack.pop()
+            if inputs_done:
+                order.append(t)
+                continue
+            if id(t) in visited:
+                continue
+            visited.add(id(t))
+            stack.append((t, True))
+            if t.creator is not None:
+                if getattr(t.creator, "released", False):
+                    raise RuntimeError("this graph was already used by backward() and its saved "
+                                       "arrays were freed; call backward(retain_graph=True) the "
+                                       "first time to go through it twice")
+                stack.extend((inp, False) for inp in t.creator.inputs if inp.requires_grad)
+        return order
+
+    # ---- operators, written out (each one calls a Function in minicnn/ops) ----
+    def __add__(self, other): return basic.add(self, lift(other, self))
+    def __radd__(self, other): return basic.add(lift(other, self), self)
+    def __sub__(self, other): return basic.sub(self, lift(other, self))
+    def __rsub__(self, other): return basic.sub(lift(other, self), self)
+    def __mul__(self, other): return basic.mul(self, lift(other, self))
+    def __rmul__(self, other): return basic.mul(lift(other, self), self)
+    def __truediv__(self, other): return basic.div(self, lift(other, self))
+    def __rtruediv__(self, other): return basic.div(lift(other, self), self)
+    def __matmul__(self, other): return basic.matmul(self, lift(other, self))
+    def __rmatmul__(self, other): return basic.matmul(lift(other, self), self)
+    def __neg__(self): return basic.neg(self)
+    def __pow__(self, exponent): return basic.power(self, exponent)
+    def __rpow__(self, base): return basic.power(lift(base, self), self)
+    def __getitem__(self, index): return basic.getitem(self, index)
+
+    # comparisons give plain (non-differentiable) boolean tensors
+    def __gt__(self, other): return Tensor(self.data > _data(other))
+    def __ge__(self, other): return Tensor(self.data >= _data(other))
+    def __lt__(self, other): return Tensor(self.data < _data(other))
+    def __le__(self, other): return Tensor(self.data <= _data(other))
+
+    def sum(self, axis=None, keepdims=False): return basic.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return basic.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return basic.max(self, axis, keepdims)
+    def reshape(self, *shape): return basic.reshape(self, *shape)
+    def transpose(self, *axes): return basic.transpose(self, *axes)
+    T = property(lambda self: basic.transpose(self))
+    def astype(self, dtype): return basic.astype(self, dtype)
+    def exp(self): return basic.exp(self)
+    def log(self): return basic.log(self)
+    def sqrt(self): return basic.sqrt(self)
+    def abs(self): return basic.abs(self)
+    def clip(self, low=None, high=None): return basic.clip(self, low, high)
+    def relu(self): return activation.relu(self)
+    def sigmoid(self): return activation.sigmoid(self)
+    def tanh(self): return activation.tanh(self)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x):
+    """x itself if it is a Tensor, else a Tensor around it (data, never requiring grad)."""
+    if isinstance(x, Tensor):
+        return x
+    if backend.is_cupy_array(x) or isinstance(x, np.ndarray):
+        return Tensor(x)
+    return Tensor(np.asarray(x, dtype=np.float32))
+
+
+def lift(x, like):
+    """A Python number or array next to tensor `like`: same dtype (if a number) and device."""
+    if isinstance(x, Tensor):
+        return x
+    xp = backend.get_array_module(like.data)
+    if isinstance(x, (int, float)) and like.dtype.kind == "f":
+        return Tensor(xp.asarray(x, dtype=like.dtype))
+    return Tensor(backend.to_device(x, like.device) if hasattr(x, "shape") else xp.asarray(x))
+
+
+def check_same_device(tensors, what):
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        where = ", ".join(f"input {i} {t.shape} on {t.device}" for i, t in enumerate(tensors))
+        raise RuntimeError(f"{what}: inputs are on different devices ({where}); move them to one "
+                           f"device first with .to('cuda') or .to('cpu')")
+
+
+# ---- creating tensors ----
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """A new tensor holding a copy of `data`. Floating arrays keep their dtype (float64 stays
+    float64), integer arrays stay integer (labels); Python numbers and lists become float32."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_cupy_array(data) or isinstance(data, np.ndarray):
+        array = data.astype(dtype or data.dtype, copy=True)
+    else:
+        array = np.array(data, dtype=dtype or np.float32)
+    if device is not None:
+        array = backend.to_device(array, device)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad=False, device="cpu"):
+    return tensor(np.zeros(_shape(shape), dtype), requires_grad=requires_grad, device=device)
+
+
+def ones(*shape, dtype=np.float32, requires_grad=False, device="cpu"):
+    return tensor(np.ones(_shape(shape), dtype), requires_grad=requires_grad, device=device)
+
+
+def randn(*shape, dtype=np.float32, requires_grad=False, device="cpu", rng=None):
+    """Standard normal numbers from the global generator (see mc.manual_seed) or `rng`."""
+    values = rng_module.get_rng(rng).standard_normal(_shape(shape)).astype(dtype)
+    return tensor(values, requires_grad=requires_grad, device=device)
+
+
+def _shape(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+from minicnn import rng as rng_module  # noqa: E402  (kept last: these modules import Tensor)
+from minicnn.ops import activation, basic  # noqa: E402
