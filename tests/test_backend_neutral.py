@@ -1,0 +1,39 @@
+"""Ops must run unchanged on NumPy and CuPy arrays, so they may only reach array functions
+through `xp = get_array_module(x)`; only minicnn/backend.py may know that CuPy exists."""
+import pathlib
+import re
+
+import minicnn
+
+PACKAGE = pathlib.Path(minicnn.__file__).parent
+NUMPY_CALL = re.compile(r"(?<![\w.])np\.(\w+)")
+ALLOWED = {"float16", "float32", "float64", "int64", "int32", "uint8", "dtype", "ndarray"}
+
+
+def _sources(*folders):
+    for folder in folders:
+        yield from sorted((PACKAGE / folder).glob("*.py"))
+
+
+def test_ops_reach_arrays_only_through_xp():
+    offenders = []
+    for path in _sources("ops", "reference"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if re.search(r"^\s*(import numpy|from numpy)", code):
+                offenders.append(f"{path.name}:{number}: imports numpy directly")
+            for name in NUMPY_CALL.findall(code):
+                if name not in ALLOWED:
+                    offenders.append(f"{path.name}:{number}: np.{name}")
+    assert not offenders, "use xp = get_array_module(x) instead:\n" + "\n".join(offenders)
+
+
+def test_only_backend_imports_cupy():
+    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                 if p.name != "backend.py" and re.search(r"^\s*(import|from) cupy", p.read_text(), re.M)]
+    assert not offenders, f"only backend.py may import cupy, found in: {offenders}"
+
+
+def test_the_check_would_catch_a_leak(tmp_path):
+    line = "    y = np.exp(x)  # leaks to the host"
+    assert NUMPY_CALL.findall(line.split("#")[0]) == ["exp"]
