@@ -8,3 +8,5 @@ from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minim
                                reshape, sqrt, sum, transpose)
 from minicnn.rng import manual_seed  # noqa: F401
 from minicnn.tensor import Function, Tensor, no_grad, ones, randn, tensor, zeros  # noqa: F401
+from minicnn.trace import trace  # noqa: F401,E402  (mc.trace(): print every backward step)
+from minicnn import viz  # noqa: F401,E402

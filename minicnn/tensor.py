@@ -20,7 +20,7 @@ import numpy as np
 from minicnn import backend
 
 _grad_enabled = True
-_backward_hooks = []  # callables hook(function, output_tensor, grad_out); used by mc.trace()
+_backward_hooks = []  # hook(function, output, grad_out, input_grads) after each step; mc.trace()
 
 
 @contextlib.contextmanager
@@ -157,11 +157,11 @@ class Tensor:
             if t.creator is None:
                 continue
             fn = t.creator
-            for hook in _backward_hooks:
-                hook(fn, t, g)
             input_grads = fn.backward(g)  # the chain rule, one step: dL/dinput from dL/doutput
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            for hook in _backward_hooks:
+                hook(fn, t, g, input_grads)
             for inp, g_inp in zip(fn.inputs, input_grads):
                 if g_inp is None or not inp.requires_grad:
                     continue
