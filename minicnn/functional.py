@@ -2,3 +2,4 @@
 from minicnn.ops.activation import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
 from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minimum,  # noqa: F401
                                reshape, sqrt, sum, transpose)
+from minicnn.ops.conv import conv2d, conv_transpose2d  # noqa: F401
