@@ -3,3 +3,6 @@ from minicnn.ops.activation import log_softmax, relu, sigmoid, softmax, tanh  # 
 from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minimum,  # noqa: F401
                                reshape, sqrt, sum, transpose)
 from minicnn.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from minicnn.ops.loss import (binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
+                              dice_loss, mse_loss)
+from minicnn.ops.norm import batch_norm, dropout  # noqa: F401
