@@ -1,0 +1,141 @@
+"""Pairing raw images with their annotations: `images/X.tif` goes with `masks/X.tif`.
+
+`read_pairs` reads both folders, checks everything a user can get wrong (missing partners,
+different sizes, empty or out-of-range masks, bad files) and returns a list of
+`Pair(name, image, mask)`:
+
+    image  float32, (H, W); or (C, H, W) when the files have a channel axis named by `channel_axis`
+    mask   (H, W): foreground 0/1 as uint8 (any nonzero label is foreground: binary masks and
+           instance labels both work), or class indices in [0, classes) when `classes` is given
+"""
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from minicnn.data.errors import DataError
+from minicnn.data.tiff import TIFF_SUFFIXES, read_image
+
+
+class Pair(NamedTuple):
+    name: str          # the shared file stem, e.g. "cells_01"
+    image: np.ndarray  # float32 (H, W) or (C, H, W)
+    mask: np.ndarray   # (H, W) uint8: 0/1, or class indices
+
+
+def _list_names(short_list):
+    names = sorted(short_list)
+    shown = ", ".join(names[:10])
+    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def tiff_files(folder, role):
+    """{stem: path} for the .tif/.tiff files in `folder`; `role` ('images'/'masks') is for messages."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{role} folder {folder} does not exist or is not a folder; "
+                        f"check the path")
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES and not path.name.startswith("."):
+            if path.stem in files:
+                raise DataError(f"{role} folder {folder} holds both {files[path.stem].name} and "
+                                f"{path.name}; keep one file per name")
+            files[path.stem] = path
+    if not files:
+        raise DataError(f"{role} folder {folder} holds no .tif/.tiff files; put one TIFF per "
+                        f"image there (images/X.tif pairs with masks/X.tif)")
+    return files
+
+
+def _drop_leading_ones(array, keep_ndim):
+    """Squeeze leading axes of size 1 while the array has more than `keep_ndim` axes."""
+    while array.ndim > keep_ndim and array.shape[0] == 1:
+        array = array[0]
+    return array
+
+
+def as_image(array, path, channel_axis=None):
+    """float32 (H, W), or (C, H, W) with the channel axis moved first when `channel_axis` is given."""
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path} has pixel type {array.dtype}; expected uint8, uint16 or float")
+    if channel_axis is None:
+        array = _drop_leading_ones(array, 2)
+        if array.ndim != 2:
+            raise DataError(f"{path} has shape {array.shape}; expected a 2-D image (H, W) or one "
+                            f"with leading axes of size 1; if an axis holds channels, name it "
+                            f"with channel_axis (e.g. channel_axis={array.ndim - 1} for (H, W, C))")
+    else:
+        if not -array.ndim <= channel_axis < array.ndim:
+            raise DataError(f"channel_axis={channel_axis} is out of range for {path} with shape "
+                            f"{array.shape}; use an axis between {-array.ndim} and {array.ndim - 1}")
+        array = np.moveaxis(array, channel_axis, 0)
+        while array.ndim > 3 and array.shape[1] == 1:  # (C, 1, H, W) -> (C, H, W)
+            array = array[:, 0]
+        if array.ndim != 3:
+            raise DataError(f"{path} has shape {array.shape} after moving channel_axis="
+                            f"{channel_axis} first; expected (C, H, W)")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def as_mask(array, path, classes=None):
+    """(H, W) mask: foreground 0/1 uint8, or class indices in [0, classes)."""
+    mask = _drop_leading_ones(array, 2)
+    if mask.ndim != 2:
+        raise DataError(f"mask {path} has shape {array.shape}; expected a 2-D mask (H, W)")
+    if classes is None:
+        return (mask != 0).astype(np.uint8)
+    if mask.dtype.kind == "f" and not np.all(mask == np.round(mask)):
+        raise DataError(f"mask {path} holds fractional values; with classes={classes} expected "
+                        f"whole class indices 0..{classes - 1}")
+    low, high = mask.min(), mask.max()
+    if low < 0 or high >= classes:
+        raise DataError(f"mask {path} holds values {low:g}..{high:g}; with classes={classes} "
+                        f"expected class indices 0..{classes - 1}: fix the mask, or raise "
+                        f"classes to {int(high) + 1}, or omit classes to treat any nonzero "
+                        f"value as foreground")
+    return mask.astype(np.uint8 if classes <= 256 else np.int64)
+
+
+def read_pairs(images_dir, masks_dir, classes=None, channel_axis=None):
+    """List of Pair(name, image, mask), sorted by name; see the module docstring for the layout.
+
+    classes=None: masks are binary or instance labels, any nonzero value is foreground.
+    classes=N: masks hold class indices 0..N-1 (0 is background).
+    channel_axis: the axis of the image files that holds channels (e.g. -1 for (H, W, C) RGB).
+    """
+    if classes is not None and (not isinstance(classes, (int, np.integer)) or classes < 2):
+        raise DataError(f"classes must be an integer >= 2 (background is class 0), got {classes!r}")
+    images = tiff_files(images_dir, "images")
+    masks = tiff_files(masks_dir, "masks")
+    no_mask, no_image = images.keys() - masks.keys(), masks.keys() - images.keys()
+    if no_mask or no_image:
+        parts = []
+        if no_mask:
+            parts.append(f"images without a mask in {masks_dir}: {_list_names(no_mask)}")
+        if no_image:
+            parts.append(f"masks without an image in {images_dir}: {_list_names(no_image)}")
+        raise DataError("every image needs a mask with the same file name; "
+                        + "; ".join(parts) + "; add the missing files or remove the extra ones")
+
+    pairs = []
+    for name in sorted(images):
+        image = as_image(read_image(images[name]), images[name], channel_axis)
+        mask = as_mask(read_image(masks[name]), masks[name], classes)
+        if image.shape[-2:] != mask.shape:
+            raise DataError(f"image {images[name]} is {image.shape[-2]}x{image.shape[-1]} (shape "
+                            f"{image.shape}) but its mask {masks[name]} is {mask.shape[0]}x"
+                            f"{mask.shape[1]}; image and mask must have the same height and width")
+        if pairs and image.shape[:-2] != pairs[0].image.shape[:-2]:
+            raise DataError(f"image {images[name]} has {image.shape[0]} channels but "
+                            f"{pairs[0].name} has {pairs[0].image.shape[0]}; all images need the "
+                            f"same number of channels")
+        if not mask.any():
+            warnings.warn(f"mask {masks[name]} has no foreground pixels (all 0)", stacklevel=2)
+        pairs.append(Pair(name, image, mask))
+    if not any(pair.mask.any() for pair in pairs):
+        raise DataError(f"all {len(pairs)} masks in {masks_dir} are empty (every pixel is 0); "
+                        f"expected foreground > 0 where the objects are: check that the right "
+                        f"masks were exported")
+    return pairs
