@@ -57,7 +57,7 @@ def collect_graph(output):
         edges.append((id(fn), id(t)))
         for inp in fn.inputs:
             edges.append((id(inp), id(fn)))
-            stack.append(inp)
+        stack.extend(reversed(fn.inputs))  # the first input is visited first (drawn leftmost)
     return nodes, list(dict.fromkeys(edges))  # an input used twice by one op: one arrow
 
 
@@ -93,18 +93,17 @@ def layout(nodes, edges):
         consumers[a].append(b)
         producers[b].append(a)
     # visit a node once all its consumers have their row (reverse topological order)
-    row_of, order, waiting = {}, [], {key: len(consumers[key]) for key in consumers}
+    row_of, waiting = {}, {key: len(consumers[key]) for key in consumers}
     ready = [key for key, n in waiting.items() if n == 0]
     while ready:
         key = ready.pop()
-        order.append(key)
         row_of[key] = max((row_of[c] + 1 for c in consumers[key]), default=0)
         for p in producers[key]:
             waiting[p] -= 1
             if waiting[p] == 0:
                 ready.append(p)
     rows = [[] for _ in range(max(row_of.values()) + 1)]
-    for key in order:
+    for key, _, _ in nodes:  # first in the order of a depth-first walk, inputs left to right
         rows[row_of[key]].append(key)
     # barycentre sweeps: order a row by the mean position of its neighbours in the row next to
     # it, going up from the output, then down again, twice
@@ -216,5 +215,6 @@ def _write_png(path, info, boxes, edges, width, height, dpi=100):
                                     edgecolor="#333", lw=0.8))
         ax.text(x + w / 2, y + h / 2, "\n".join(lines), ha="center", va="center",
                 family="monospace", fontsize=font_pt, linespacing=1.1)
-    fig.savefig(os.fspath(path), dpi=dpi)
+    # matplotlib refuses images over 2**16 pixels a side: shrink huge graphs to fit
+    fig.savefig(os.fspath(path), dpi=min(dpi, dpi * 60000 / max(width, height)))
     return path
