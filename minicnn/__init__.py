@@ -10,3 +10,5 @@ from minicnn.rng import manual_seed  # noqa: F401
 from minicnn.tensor import Function, Tensor, no_grad, ones, randn, tensor, zeros  # noqa: F401
 from minicnn.trace import trace  # noqa: F401,E402  (mc.trace(): print every backward step)
 from minicnn import viz  # noqa: F401,E402
+from minicnn import models, nn, optim  # noqa: F401,E402  (layers, optimizers, U-Net)
+from minicnn.io import load, save  # noqa: F401,E402  (one .npz per model, no pickle)
