@@ -139,6 +139,13 @@ def test_a_few_hundred_nodes_draw_quickly(rng):
     assert len([g for g in ET.fromstring(svg).iter(SVG + "g")]) == n_tensors + n_functions
 
 
+def test_parameters_labelled_with_model_names(rng):
+    w, b = make(rng.standard_normal((3, 2))), make(rng.standard_normal(2))
+    x = make(rng.standard_normal((4, 3)), requires_grad=False)
+    words = texts(viz.draw_graph((x @ w + b).sum(), model=StandIn({"fc.weight": w, "fc.bias": b})))
+    assert "fc.weight" in words and "fc.bias" in words
+
+
 def test_bad_arguments(rng):
     with pytest.raises(TypeError, match="Tensor"):
         viz.draw_graph(np.ones(3))

@@ -61,11 +61,12 @@ def collect_graph(output):
     return nodes, list(dict.fromkeys(edges))  # an input used twice by one op: one arrow
 
 
-def _labels(kind, obj, output, grads, show_grad_norms):
+def _labels(kind, obj, output, grads, show_grad_norms, param_names):
     """The text lines of one node and its colour class."""
     if kind == "op":
         return [type(obj).__name__], "op"
-    lines = [obj.name] if obj.name else []
+    name = obj.name or param_names.get(id(obj))
+    lines = [name] if name else []
     lines.append(f"{obj.shape} {obj.dtype}")
     if show_grad_norms:
         norm = None
@@ -136,17 +137,20 @@ def _place(rows, sizes):
     return boxes, width, y - LAYER_GAP + MARGIN
 
 
-def draw_graph(output, path=None, show_grad_norms=False, grads=None):
+def draw_graph(output, path=None, show_grad_norms=False, grads=None, model=None):
     """Draw the graph that computed `output`. path None or '*.svg': returns the SVG text (and
     writes it when a path is given); '*.png': writes a PNG with matplotlib, returns the path.
     grads: a finished mc.trace() (or {id(tensor): norm}) to label intermediate tensors with
-    their gradient norms; implies show_grad_norms."""
+    their gradient norms; implies show_grad_norms. model: anything with named_parameters()
+    (an mc.nn.Module): its parameters are labelled with their names ('0.weight')."""
     if grads is not None and not isinstance(grads, (dict, trace)):
         raise TypeError(f"grads must be a finished mc.trace() object or a dict {{id(tensor): "
                         f"norm}}, got {type(grads).__name__}")
     show_grad_norms = show_grad_norms or grads is not None
     nodes, edges = collect_graph(output)
-    info = {key: _labels(kind, obj, output, grads, show_grad_norms) for key, kind, obj in nodes}
+    param_names = {} if model is None else {id(p): n for n, p in model.named_parameters()}
+    info = {key: _labels(kind, obj, output, grads, show_grad_norms, param_names)
+            for key, kind, obj in nodes}
     sizes = {key: (max(len(s) for s in lines) * CHAR_W + 2 * PAD, len(lines) * LINE_H + 2 * PAD)
              for key, (lines, _) in info.items()}
     boxes, width, height = _place(layout(nodes, edges), sizes)
