@@ -143,13 +143,16 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"mc.load: no file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files") or META_KEY not in archive.files:
-                what = (f"a .npz with arrays {sorted(archive.files)[:5]}"
-                        if hasattr(archive, "files") else "a single .npy array")
-                raise _Foreign(f"mc.load: {path} is not a minicnn file: it is {what} without the "
-                               f"'{META_KEY}' record that mc.save writes. Load foreign arrays "
-                               f"with np.load, or save the model with mc.save")
+        archive = np.load(path, allow_pickle=False)
+        if not hasattr(archive, "files"):                   # a bare .npy array, not an archive
+            raise _Foreign(f"mc.load: {path} is not a minicnn file: it is a single .npy array, "
+                           f"not the .npz archive that mc.save writes; read it with np.load")
+        with archive:
+            if META_KEY not in archive.files:
+                raise _Foreign(f"mc.load: {path} is not a minicnn file: it is a .npz with arrays "
+                               f"{sorted(archive.files)[:5]} but without the '{META_KEY}' record "
+                               f"that mc.save writes; read it with np.load, or save models with "
+                               f"mc.save")
             meta = json.loads(str(archive[META_KEY]))
             arrays = {name: archive[name] for name in archive.files if name != META_KEY}
     except _Foreign as error:
@@ -159,7 +162,8 @@ def load(path):
         raise ValueError(f"mc.load: {path} is not a valid minicnn file (it is truncated, "
                          f"corrupted or not an .npz archive): {type(error).__name__}: {error}") \
             from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        meta = meta if isinstance(meta, dict) else {}
         raise ValueError(f"mc.load: {path} is not a minicnn file (format marker "
                          f"{meta.get('format')!r}, expected {FORMAT!r})")
     if meta.get("version", 0) > VERSION:
