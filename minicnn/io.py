@@ -162,10 +162,10 @@ def load(path):
         raise ValueError(f"mc.load: {path} is not a valid minicnn file (it is truncated, "
                          f"corrupted or not an .npz archive): {type(error).__name__}: {error}") \
             from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        meta = meta if isinstance(meta, dict) else {}
-        raise ValueError(f"mc.load: {path} is not a minicnn file (format marker "
-                         f"{meta.get('format')!r}, expected {FORMAT!r})")
+    marker = meta.get("format") if isinstance(meta, dict) else None
+    if marker != FORMAT:
+        raise ValueError(f"mc.load: {path} is not a minicnn file (format marker {marker!r}, "
+                         f"expected {FORMAT!r})")
     if meta.get("version", 0) > VERSION:
         raise ValueError(f"mc.load: {path} uses file format version {meta['version']}, newer "
                          f"than this minicnn understands ({VERSION}); upgrade minicnn")
