@@ -1,4 +1,4 @@
-"""mc.viz: graph drawing (SVG text and PNG), gradient-flow recording, training/segmentation plots."""
+"""mc.viz: graph drawing (SVG and PNG), gradient-flow recording, training and segmentation plots."""
 import math
 import time
 import xml.etree.ElementTree as ET
@@ -76,6 +76,7 @@ def test_svg_written_to_path_and_escaped(tmp_path, rng):
     path = tmp_path / "graph.svg"
     svg = viz.draw_graph((x * 2).sum(), path)
     assert path.read_text() == svg
+    assert isinstance(svg, str) and svg._repr_svg_() == svg  # notebooks draw it
     assert "a<b & c>" in texts(svg)
 
 

@@ -31,6 +31,13 @@ COLORS = {"op": "#ffe8b0", "param": "#c8e6c9", "data": "#e3e3e3", "tensor": "#db
           "output": "#f8c8c8"}
 
 
+class SVG(str):
+    """SVG text that a Jupyter notebook shows as a picture; a plain str in every other way."""
+
+    def _repr_svg_(self):
+        return str(self)
+
+
 def collect_graph(output):
     """All tensors and Functions that `output` was computed from, and the arrows between them.
     Returns (nodes, edges): nodes is a list of (key, kind, object), edges (from_key, to_key)."""
@@ -139,7 +146,8 @@ def _place(rows, sizes):
 
 def draw_graph(output, path=None, show_grad_norms=False, grads=None, model=None):
     """Draw the graph that computed `output`. path None or '*.svg': returns the SVG text (and
-    writes it when a path is given); '*.png': writes a PNG with matplotlib, returns the path.
+    writes it when a path is given; a notebook cell shows it as a picture); '*.png': writes a
+    PNG with matplotlib and returns the path.
     grads: a finished mc.trace() (or {id(tensor): norm}) to label intermediate tensors with
     their gradient norms; implies show_grad_norms. model: anything with named_parameters()
     (an mc.nn.Module): its parameters are labelled with their names ('0.weight')."""
@@ -156,7 +164,7 @@ def draw_graph(output, path=None, show_grad_norms=False, grads=None, model=None)
     boxes, width, height = _place(layout(nodes, edges), sizes)
     if path is not None and str(path).lower().endswith(".png"):
         return _write_png(path, info, boxes, edges, width, height)
-    svg = _svg(info, boxes, edges, width, height)
+    svg = SVG(_svg(info, boxes, edges, width, height))
     if path is not None:
         with open(os.fspath(path), "w", encoding="utf-8") as f:
             f.write(svg)
