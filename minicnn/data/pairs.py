@@ -24,8 +24,8 @@ class Pair(NamedTuple):
     mask: np.ndarray   # (H, W) uint8: 0/1, or class indices
 
 
-def _list_names(short_list):
-    names = sorted(short_list)
+def _list_names(names):
+    names = sorted(names)
     shown = ", ".join(names[:10])
     return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 

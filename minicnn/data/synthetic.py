@@ -3,8 +3,9 @@
 Each image is built the way a microscope makes one:
   1. nuclei: ellipses of random size, shape and angle whose outline wobbles (a few random radial
      harmonics); some are placed against a neighbour so that they touch. Where two shapes overlap,
-     each pixel goes to the nucleus whose outline is relatively farther away (smaller normalized
-     radius), so touching nuclei keep separate labels with a clean border between them;
+     a pixel goes to the nucleus it lies deeper inside (smaller distance relative to that
+     nucleus's radius in that direction), so touching nuclei keep separate labels and a clean
+     border between them;
   2. brightness: each nucleus has its own intensity and a little internal texture;
   3. optics: Gaussian blur (the point spread function);
   4. illumination: a smooth, low-frequency field that is brighter on one side;
@@ -19,9 +20,9 @@ from scipy import ndimage
 from minicnn.data.errors import DataError
 
 
-def _nucleus_shape(rng, scale):
+def _nucleus_shape(rng):
     """(a, b, angle, harmonics): ellipse semi-axes in pixels, rotation and outline wobble."""
-    a = rng.uniform(7.0, 13.0) * scale
+    a = rng.uniform(7.0, 13.0)
     b = a * rng.uniform(0.65, 1.0)
     harmonics = [(k, rng.uniform(0.0, 0.07), rng.uniform(0, 2 * math.pi)) for k in (2, 3, 4, 5)]
     return a, b, rng.uniform(0, math.pi), harmonics
@@ -30,7 +31,7 @@ def _nucleus_shape(rng, scale):
 def _draw(score, labels, label, cy, cx, shape_params):
     """Paint nucleus `label` where its normalized radius beats what is already there."""
     a, b, angle, harmonics = shape_params
-    reach = int(math.ceil(a * 1.35)) + 1
+    reach = int(math.ceil(a * 1.35)) + 1                             # wobble adds at most 28 %
     size = score.shape[0]
     y0, y1 = max(int(cy) - reach, 0), min(int(cy) + reach + 1, size)
     x0, x1 = max(int(cx) - reach, 0), min(int(cx) + reach + 1, size)
@@ -64,7 +65,7 @@ def _label_image(rng, size):
     labels = np.zeros((size, size), np.uint16)
     centres, radii = [], []
     for label in range(1, n_target + 1):
-        shape_params = _nucleus_shape(rng, 1.0)
+        shape_params = _nucleus_shape(rng)
         radius = shape_params[0]
         for _ in range(30):                          # rejection sampling of the centre
             partner = None
