@@ -19,6 +19,8 @@ def random_configs(seed, count, transpose, max_out=4):
     while len(configs) < count:
         k = tuple(int(v) for v in rng.choice([1, 2, 3, 5], size=2))
         s = tuple(int(v) for v in rng.integers(1, 4, size=2))
+        if rng.random() < 0.35:
+            s = (1, 1)      # common in practice, and the input gradient takes another route
         p = tuple(int(v) for v in rng.integers(0, 3, size=2))
         d = tuple(int(v) for v in rng.integers(1, 3, size=2))
         config = dict(N=int(rng.choice([1, 2])), C=int(rng.integers(1, 4)),
@@ -86,6 +88,20 @@ def test_configurations_cover_the_cases_asked_for():
     assert any(c["size"][0] != c["size"][1] and c["size"][0] % 2 for c in configs)
     assert any(c["kernel"][0] != c["kernel"][1] for c in configs)
     assert any(max(c["output_padding"]) > 0 for c in TRANSPOSE_GRADCHECK)
+
+
+def test_both_input_gradient_routes_are_tested():
+    """conv2d_input_grad (conv2d backward, conv_transpose2d forward) computes stride-1 cases with
+    O <= C as a convolution and the others by col2im: each configuration list holds both."""
+    def convolution_route(c, transpose):
+        O, C = (c["C"], c["O"]) if transpose else (c["O"], c["C"])
+        fits = all(d * (k - 1) >= p for d, k, p in zip(c["dilation"], c["kernel"], c["padding"]))
+        return (c["stride"] == (1, 1) and O <= C and fits
+                and c.get("output_padding", (0, 0)) == (0, 0))
+    for configs, transpose in ((CONV_GRADCHECK, False), (TRANSPOSE_GRADCHECK, True),
+                               (CONV_REFERENCE, False), (TRANSPOSE_REFERENCE, True)):
+        routes = [convolution_route(c, transpose) for c in configs]
+        assert 2 <= sum(routes) <= len(routes) - 2
 
 
 @pytest.mark.parametrize("config", CONV_GRADCHECK, ids=config_id)
