@@ -90,6 +90,7 @@ def test_dice_matches_torch_composition(rng):
 
     def torch_dice(x):
         p = torch.softmax(x, dim=1)
-        dice = (2 * (p * onehot).sum((0, 2, 3)) + 1) / (p.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)
+        axes = (0, 2, 3)
+        dice = (2 * (p * onehot).sum(axes) + 1) / (p.sum(axes) + onehot.sum(axes) + 1)
         return 1 - dice.mean()
     run_both(lambda x: F.dice_loss(x, labels), torch_dice, [x], rng)

@@ -90,11 +90,11 @@ class BCEWithLogits(Function):
     def forward(self, x, t, p=None):
         xp = get_array_module(x)
         t = t.astype(x.dtype, copy=False)                               # shaped like x
+        p = 1 if p is None else p.astype(x.dtype, copy=False)           # () or (C, 1, 1) ...
+        w = 1 + (p - 1) * t                                             # 1 if t = 0, p if t = 1
         softplus_neg_x = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # log(1 + e^-x)
-        w = 1 if p is None else 1 + (p.astype(x.dtype, copy=False) - 1) * t  # broadcast to x
         per_element = (1 - t) * x + w * softplus_neg_x                  # shaped like x
-        self.x, self.t, self.w = x, t, w
-        self.p = 1 if p is None else p.astype(x.dtype, copy=False)
+        self.x, self.t, self.p, self.w = x, t, p, w
         return _reduce(per_element, self.reduction)
 
     def backward(self, g):
