@@ -1,4 +1,5 @@
-"""minicnn.metrics: pixel scores on hand-made masks, object F1 on known cases, instance splitting."""
+"""minicnn.metrics: pixel scores on hand-made masks, object F1 on known cases, instance
+splitting."""
 import numpy as np
 import pytest
 from scipy import ndimage

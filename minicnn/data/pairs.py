@@ -31,14 +31,15 @@ def _list_names(names):
 
 
 def tiff_files(folder, role):
-    """{stem: path} for the .tif/.tiff files in `folder`; `role` ('images'/'masks') is for messages."""
+    """{stem: path} for the .tif/.tiff files in `folder`; `role` names the folder in messages."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{role} folder {folder} does not exist or is not a folder; "
                         f"check the path")
     files = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES and not path.name.startswith("."):
+        is_tiff = path.suffix.lower() in TIFF_SUFFIXES and not path.name.startswith(".")
+        if path.is_file() and is_tiff:
             if path.stem in files:
                 raise DataError(f"{role} folder {folder} holds both {files[path.stem].name} and "
                                 f"{path.name}; keep one file per name")
@@ -57,7 +58,7 @@ def _drop_leading_ones(array, keep_ndim):
 
 
 def as_image(array, path, channel_axis=None):
-    """float32 (H, W), or (C, H, W) with the channel axis moved first when `channel_axis` is given."""
+    """float32 (H, W); or (C, H, W), the channel axis moved first, when `channel_axis` is given."""
     if array.dtype.kind not in "biuf":
         raise DataError(f"{path} has pixel type {array.dtype}; expected uint8, uint16 or float")
     if channel_axis is None:
@@ -69,7 +70,7 @@ def as_image(array, path, channel_axis=None):
     else:
         if not -array.ndim <= channel_axis < array.ndim:
             raise DataError(f"channel_axis={channel_axis} is out of range for {path} with shape "
-                            f"{array.shape}; use an axis between {-array.ndim} and {array.ndim - 1}")
+                            f"{array.shape}; use an axis from {-array.ndim} to {array.ndim - 1}")
         array = np.moveaxis(array, channel_axis, 0)
         while array.ndim > 3 and array.shape[1] == 1:  # (C, 1, H, W) -> (C, H, W)
             array = array[:, 0]

@@ -32,7 +32,8 @@ def read_image(path):
         array = tifffile.imread(path)
     except Exception as error:  # tifffile raises TiffFileError, ValueError, OSError, struct.error
         raise DataError(f"cannot read {path} as a TIFF image ({error}); the file is not a TIFF "
-                        f"or is truncated/corrupted: export it again (e.g. from ImageJ/Fiji)") from None
+                        f"or is truncated/corrupted: export it again (e.g. from ImageJ/Fiji)"
+                        ) from None
     if array.dtype.kind == "f":
         n_nan = int(np.isnan(array).sum())
         n_inf = int(np.isinf(array).sum())
@@ -74,7 +75,8 @@ def write_image(path, array, imagej=True, overwrite=False, axes=None):
         raise OverwriteError(f"{path} already exists; choose another output path or pass "
                              f"overwrite=True to replace it")
     if not path.parent.is_dir():
-        raise DataError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
+        raise DataError(f"cannot write {path}: folder {path.parent} does not exist; "
+                        f"create it first")
     kwargs = {}
     if imagej:
         array = _imagej_dtype(array)
