@@ -289,3 +289,5 @@ def test_bias_shape_and_dtype_mismatch():
         F.conv_transpose2d(mc.zeros(1, 3, 5, 5), mc.zeros(3, 3, 2, 2), mc.zeros(1, 3))
     with pytest.raises(TypeError, match=r"same dtype.*float32.*float64"):
         F.conv2d(x, mc.zeros(3, 2, 3, 3, dtype=np.float64))
+    with pytest.raises(TypeError, match=r"w must be a Tensor or an array, got list"):
+        F.conv2d(x, [[1.0]])

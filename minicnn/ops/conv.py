@@ -285,6 +285,10 @@ def _pair(value, name, smallest):
 
 
 def _check_arrays(op, x, w, b):
+    for name, a in (("x", x), ("w", w), ("b", b)):
+        if a is not None and not hasattr(a, "shape"):
+            raise TypeError(f"{op}: {name} must be a Tensor or an array, got {type(a).__name__}; "
+                            f"wrap it with mc.tensor(...)")
     for name, a in (("x", x), ("w", w)):
         if len(a.shape) != 4:
             layout = "(N, C, H, W)" if name == "x" else (
