@@ -6,6 +6,7 @@ from minicnn.backend import cuda_available  # noqa: F401
 from minicnn.gradcheck import GradcheckError, gradcheck  # noqa: F401
 from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minimum,  # noqa: F401
                                reshape, sqrt, sum, transpose)
+from minicnn.ops.shape import concat  # noqa: F401
 from minicnn.rng import manual_seed  # noqa: F401
 from minicnn.tensor import Function, Tensor, no_grad, ones, randn, tensor, zeros  # noqa: F401
 from minicnn.trace import trace  # noqa: F401,E402  (mc.trace(): print every backward step)

@@ -6,3 +6,6 @@ from minicnn.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from minicnn.ops.loss import (binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                               dice_loss, mse_loss)
 from minicnn.ops.norm import batch_norm, dropout  # noqa: F401
+from minicnn.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
+from minicnn.ops.resize import upsample  # noqa: F401
+from minicnn.ops.shape import center_crop, concat, pad  # noqa: F401
