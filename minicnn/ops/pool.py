@@ -31,8 +31,9 @@ from minicnn.tensor import Function, as_tensor, is_grad_enabled
 
 def as_pair(value, name):
     """An int or a pair of ints -> (height value, width value)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    pair = (value, value) if is_int(value) else tuple(value) if hasattr(value, "__len__") else ()
+    if len(pair) != 2 or not all(is_int(v) for v in pair):
         raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
     return int(pair[0]), int(pair[1])
 
