@@ -162,7 +162,7 @@ def test_module_without_super_init_is_explained():
 def test_default_init_bounds_are_pytorchs(layer, fan_in):
     mc.manual_seed(3)
     conv = layer()
-    bound = 1 / math.sqrt(fan_in)          # kaiming_uniform_(a=sqrt(5)): sqrt(3)*sqrt(1/3)/sqrt(fan_in)
+    bound = 1 / math.sqrt(fan_in)     # kaiming_uniform_(a=sqrt(5)): sqrt(3)*sqrt(1/3)/sqrt(fan_in)
     for t in (conv.weight, conv.bias):
         values = t.numpy()
         assert values.dtype == np.float32

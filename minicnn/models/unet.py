@@ -3,11 +3,11 @@
 Notation: N batch, C channels, H x W image; c_l = base_channels * 2**l channels at level l
 (l = 0 .. depth-1); the image at level l is (H / 2**l) x (W / 2**l).
 
-    level 0  ConvBlock(in -> c0) ------------------------------- skip ---> concat -> ConvBlock -> 1x1 conv -> out
-      | maxpool 2x2                                                          ^ up x2
-    level 1  ConvBlock(c0 -> c1) ------------------ skip ---> concat -> ConvBlock(2 c1 -> c1)
-      | maxpool 2x2                                             ^ up x2 (c2 -> c1 channels)
-    level 2  ConvBlock(c1 -> c2)  (the bottleneck, for depth=3) -+
+    level 0: ConvBlock(in -> c0) ----------- skip ----------> concat -> ConvBlock -> 1x1 conv
+      | maxpool 2x2                                                ^ up x2 (c1 -> c0)
+    level 1: ConvBlock(c0 -> c1) --- skip ---> concat -> ConvBlock -+
+      | maxpool 2x2                              ^ up x2 (c2 -> c1)
+    level 2: ConvBlock(c1 -> c2) (the bottleneck) +          (the picture for depth=3)
 
 ConvBlock = two 3x3 convolutions with padding 1 (H and W unchanged), each followed by
 [BatchNorm2d] and ReLU. The encoder (contracting path) sees ever larger regions with more
@@ -115,11 +115,11 @@ class UNet(Module):
             if size % m != 0:
                 below, above = (size // m) * m, (size // m + 1) * m
                 nearest = f"{below} or {above}" if below > 0 else f"{above}"
-                raise ValueError(f"UNet(depth={self.depth}) halves the image {self.depth - 1} "
-                                 f"times, so height and width must be multiples of "
-                                 f"2**{self.depth - 1} = {m}; the input {axis} is {size} (nearest "
-                                 f"valid sizes: {nearest}). Pad or crop the image to a valid "
-                                 f"size (the prediction code pads automatically)")
+                raise ValueError(f"UNet(depth={self.depth}) halves the image size "
+                                 f"{self.depth - 1} time(s), so height and width must be "
+                                 f"multiples of 2**{self.depth - 1} = {m}; the input {axis} is "
+                                 f"{size} (nearest valid sizes: {nearest}). Pad or crop the "
+                                 f"image to a valid size (the prediction code pads automatically)")
 
     def forward(self, x):
         self.check_input(x)
