@@ -104,7 +104,9 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
 def conv_transpose2d_backward(x, w, g, stride=1, padding=0, output_padding=0, dilation=1):
     """(dx, dw, db) for y = conv_transpose2d(x, w, b) and g = dLoss/dy (N,C_out,OH,OW).
     Input pixel (i, j) was spread over one window of the padded output, so its gradient is
-    that window of the padded g, summed against w (an ordinary convolution of g)."""
+    that window of the padded g, summed against w (an ordinary convolution of g).
+    output_padding is implied by g's shape; it is accepted so that the arguments match the
+    forward's."""
     xp = get_array_module(x)
     s, p, d = _pair(stride), _pair(padding), _pair(dilation)
     N, C_in, H, W = x.shape
