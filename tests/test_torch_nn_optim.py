@@ -100,17 +100,38 @@ def test_init_functions_have_torchs_spread(fn, torch_fn):
     assert abs(np.abs(ours.numpy()).max() / np.abs(theirs.numpy()).max() - 1) < 0.25
 
 
-def torch_unet(in_ch=1, out_ch=1, base=16, depth=3):
-    """The same architecture written with torch.nn, only to count its parameters."""
-    def block(i, o):
-        return torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, padding=1), torch.nn.ReLU(),
-                                   torch.nn.Conv2d(o, o, 3, padding=1), torch.nn.ReLU())
-    ch = [base * 2 ** level for level in range(depth)]
-    layers = [block(in_ch if i == 0 else ch[i - 1], ch[i]) for i in range(depth)]
-    for level in range(depth - 2, -1, -1):
-        layers += [torch.nn.Conv2d(ch[level + 1], ch[level], 1), block(2 * ch[level], ch[level])]
-    layers.append(torch.nn.Conv2d(ch[0], out_ch, 1))
-    return torch.nn.ModuleList(layers)
+class TorchUNet(torch.nn.Module):
+    """The same architecture written with torch.nn, parameters in the same order as ours."""
+
+    def __init__(self, in_ch=1, out_ch=1, base=16, depth=3, up="nearest"):
+        super().__init__()
+
+        def block(i, o):
+            return torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, padding=1), torch.nn.ReLU(),
+                                       torch.nn.Conv2d(o, o, 3, padding=1), torch.nn.ReLU())
+        ch = [base * 2 ** level for level in range(depth)]
+        levels_up = range(depth - 2, -1, -1)
+        self.up_mode = up
+        self.enc = torch.nn.ModuleList(block(in_ch if i == 0 else ch[i - 1], ch[i])
+                                       for i in range(depth))
+        self.ups = torch.nn.ModuleList(
+            torch.nn.ConvTranspose2d(ch[lv + 1], ch[lv], 2, stride=2) if up == "transpose"
+            else torch.nn.Conv2d(ch[lv + 1], ch[lv], 1) for lv in levels_up)
+        self.decs = torch.nn.ModuleList(block(2 * ch[lv], ch[lv]) for lv in levels_up)
+        self.head = torch.nn.Conv2d(ch[0], out_ch, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, b in enumerate(self.enc):
+            x = b(torch.nn.functional.max_pool2d(x, 2) if i else x)
+            skips.append(x)
+        x = skips.pop()
+        for up, dec in zip(self.ups, self.decs):
+            x = up(x)
+            if self.up_mode != "transpose":
+                x = torch.nn.functional.interpolate(x, scale_factor=2, mode=self.up_mode)
+            x = dec(torch.cat([skips.pop(), x], 1))
+        return self.head(x)
 
 
 @pytest.mark.parametrize("config", [dict(), dict(base_channels=8, depth=2),
@@ -118,6 +139,26 @@ def torch_unet(in_ch=1, out_ch=1, base=16, depth=3):
 def test_unet_parameter_count_matches_torch(config):
     full = dict(in_channels=1, out_channels=1, base_channels=16, depth=3) | config
     ours = mc.models.UNet(**full).num_parameters()
-    theirs = sum(p.numel() for p in torch_unet(full["in_channels"], full["out_channels"],
-                                               full["base_channels"], full["depth"]).parameters())
+    theirs = sum(p.numel() for p in TorchUNet(*full.values()).parameters())
     assert ours == theirs
+
+
+@pytest.mark.parametrize("up", ["nearest", "bilinear", "transpose"])
+@pytest.mark.parametrize("depth", [2, 3])
+def test_unet_output_and_gradients_match_torch(up, depth):
+    mc.manual_seed(0)
+    ours = mc.models.UNet(in_channels=2, out_channels=3, base_channels=4, depth=depth,
+                          up=up).double()
+    theirs = TorchUNet(2, 3, 4, depth, up).double()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        assert p.shape == tuple(q.shape)
+        q.data = torch.tensor(p.numpy())
+    x = np.random.default_rng(1).standard_normal((2, 2, 8, 12))
+    weights = np.random.default_rng(2).standard_normal((2, 3, 8, 12))
+    y = ours(mc.tensor(x))
+    (y * mc.tensor(weights)).sum().backward()
+    y_torch = theirs(torch.tensor(x))
+    (y_torch * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), y_torch.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
