@@ -72,11 +72,10 @@ def run_cases(build, keys, full, meta, sync=None, log=None):
             run = build(case)
             if case.op == "unet_memory":
                 base = peak_rss_mb()       # imports, model and data: before any training step
-                for _ in range(case.params["steps"]):
-                    run()
-                results[key] = dict(peak_mb=peak_rss_mb(), base_mb=base)
-            elif case.op == "predict_tiled":   # seconds per call: one warmup, two timed calls
-                results[key] = time_calls(run, warmup=1, min_time=0, min_iters=2, max_iters=2,
+                losses = [float(run().item()) for _ in range(case.params["steps"])]
+                results[key] = dict(peak_mb=peak_rss_mb(), base_mb=base, losses=losses)
+            elif case.op == "predict_tiled":   # one long call (~100 tiles): no warmup needed
+                results[key] = time_calls(run, warmup=0, min_time=0, min_iters=1, max_iters=1,
                                           sync=sync)
             else:
                 results[key] = time_calls(run, sync=sync)
