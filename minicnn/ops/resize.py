@@ -24,6 +24,8 @@ dense matrix: each is stored as, per row, the columns of its nonzeros and their 
 (`sparse_rows`), and applied as a short sum of gathers (`apply_rows`). This runs in a few passes
 over the data on NumPy and CuPy alike, without a scatter (np.add.at) in the backward pass.
 """
+import functools
+
 import numpy as np
 
 from minicnn.backend import get_array_module
@@ -71,6 +73,14 @@ def interpolation_matrix(xp, n, s, align_corners, dtype):
     return A.astype(dtype)
 
 
+@functools.lru_cache(maxsize=64)
+def axis_tables(xp, n, s, align_corners, dtype):
+    """A's and A^T's sparse rows for one axis. Cached: a network upsamples the same few sizes at
+    every step, and on the GPU building the small tables costs more than using them."""
+    A = interpolation_matrix(xp, n, s, align_corners, dtype)     # (m, n)
+    return {"rows": sparse_rows(A), "transposed_rows": sparse_rows(A.T)}
+
+
 def sparse_rows(A):
     """A (m, n) -> (cols (m, L), weights (m, L)): row d of A as its L nonzero entries, A[d, cols[d]]
     = weights[d]. The nonzeros of each row are consecutive, so cols[d] = first, first+1, ...;
@@ -110,17 +120,16 @@ class UpsampleBilinear(Function):
         xp = get_array_module(x)
         N, C, H, W = x.shape
         SH, SW = self.scale
-        A_h = interpolation_matrix(xp, H, SH, self.align_corners, x.dtype)  # (OH, H)
-        A_w = interpolation_matrix(xp, W, SW, self.align_corners, x.dtype)  # (OW, W)
-        self.A_h, self.A_w = A_h, A_w
+        self.A_h = axis_tables(xp, H, SH, self.align_corners, x.dtype)  # A_h (OH, H), A_h^T
+        self.A_w = axis_tables(xp, W, SW, self.align_corners, x.dtype)  # A_w (OW, W), A_w^T
         # along W first (on the smaller array), then along H, in PyTorch's order of operations
-        rows = apply_rows(x, *sparse_rows(A_w), axis=3)           # (N, C, H, OW)
-        return apply_rows(rows, *sparse_rows(A_h), axis=2)        # (N, C, OH, OW)
+        rows = apply_rows(x, *self.A_w["rows"], axis=3)           # (N, C, H, OW)
+        return apply_rows(rows, *self.A_h["rows"], axis=2)        # (N, C, OH, OW)
 
     def backward(self, g):
         # out = A_h x A_w^T  =>  dL/dx = A_h^T g A_w: multiply by the transposes in reverse order
-        rows = apply_rows(g, *sparse_rows(self.A_h.T), axis=2)    # (N, C, H, OW)
-        return apply_rows(rows, *sparse_rows(self.A_w.T), axis=3)  # (N, C, H, W)
+        rows = apply_rows(g, *self.A_h["transposed_rows"], axis=2)     # (N, C, H, OW)
+        return apply_rows(rows, *self.A_w["transposed_rows"], axis=3)  # (N, C, H, W)
 
 
 def upsample(x, scale_factor=2, mode="nearest", align_corners=False):
