@@ -122,6 +122,9 @@ def save(obj, path):
         raise FileNotFoundError(f"mc.save: the folder {folder} does not exist; create it first")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)           # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
@@ -157,6 +160,8 @@ def load(path):
             arrays = {name: archive[name] for name in archive.files if name != META_KEY}
     except _Foreign as error:
         raise ValueError(str(error)) from None
+    except PermissionError:
+        raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) \
             as error:
         raise ValueError(f"mc.load: {path} is not a valid minicnn file (it is truncated, "
