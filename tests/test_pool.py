@@ -52,8 +52,8 @@ def test_matches_loop_reference(op, shape, kernel, stride, padding, device, rng)
     np.testing.assert_allclose(out.numpy(), forward(x_np, kernel, stride, padding), rtol=1e-12)
     g = rng.standard_normal(out.shape)
     out.backward(mc.tensor(g, device=device))
-    np.testing.assert_allclose(mc.tensor(x.grad).numpy(), backward(x_np, g, kernel, stride, padding),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(mc.tensor(x.grad).numpy(),
+                               backward(x_np, g, kernel, stride, padding), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("kernel,stride", [(2, 2), (3, 1), (3, 2), ((2, 3), (1, 2))], ids=str)
@@ -116,7 +116,8 @@ def test_no_grad_forward_is_the_same(rng):
 
 
 def test_output_size_formula():
-    # OH = floor((H + 2p - k) / s) + 1 (ceil_mode=False): (11 + 2 - 3) // 2 + 1 = 6, (8 - 3) // 2 + 1 = 3
+    # OH = floor((H + 2p - k) / s) + 1 (ceil_mode=False):
+    # (11 + 2 - 3) // 2 + 1 = 6 and (8 + 0 - 3) // 2 + 1 = 3
     out = F.avg_pool2d(mc.zeros(1, 1, 11, 8), 3, 2, (1, 0))
     assert out.shape == (1, 1, 6, 3)
 

@@ -24,8 +24,9 @@ def run_both(ours, theirs, x_np, rng):
     np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
-POOL_CONFIGS = [((2, 3, 8, 8), 2, None, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 1, 6, 5), (3, 2), (2, 1), (1, 1)),
-                ((1, 1, 5, 5), 3, 1, 1), ((1, 2, 9, 6), 2, 3, 0), ((1, 1, 4, 6), (1, 3), 1, (0, 1))]
+POOL_CONFIGS = [((2, 3, 8, 8), 2, None, 0), ((1, 2, 7, 9), 3, 2, 1),
+                ((2, 1, 6, 5), (3, 2), (2, 1), (1, 1)), ((1, 1, 5, 5), 3, 1, 1),
+                ((1, 2, 9, 6), 2, 3, 0), ((1, 1, 4, 6), (1, 3), 1, (0, 1))]
 
 
 @pytest.mark.parametrize("shape,kernel,stride,padding", POOL_CONFIGS, ids=str)
@@ -48,9 +49,11 @@ def test_max_pool2d_ties_like_torch(rng):
     run_both(lambda x: F.max_pool2d(x, 2), lambda t: TF.max_pool2d(t, 2), x_np, rng)
 
 
-@pytest.mark.parametrize("mode,corners", [("nearest", None), ("bilinear", False), ("bilinear", True)])
-@pytest.mark.parametrize("shape,scale", [((2, 3, 5, 7), 2), ((1, 2, 4, 3), 3), ((1, 1, 3, 5), (2, 3)),
-                                         ((2, 1, 1, 6), 2), ((1, 1, 16, 12), 2)], ids=str)
+@pytest.mark.parametrize("mode,corners",
+                         [("nearest", None), ("bilinear", False), ("bilinear", True)])
+@pytest.mark.parametrize("shape,scale", [((2, 3, 5, 7), 2), ((1, 2, 4, 3), 3),
+                                         ((1, 1, 3, 5), (2, 3)), ((2, 1, 1, 6), 2),
+                                         ((1, 1, 16, 12), 2)], ids=str)
 def test_upsample(mode, corners, shape, scale, rng):
     pair = (scale, scale) if isinstance(scale, int) else scale
     run_both(lambda x: F.upsample(x, scale, mode, bool(corners)),
@@ -59,7 +62,8 @@ def test_upsample(mode, corners, shape, scale, rng):
 
 
 @pytest.mark.parametrize("pads,mode", [((1, 2, 0, 3), "constant"), ((-1, 2, 1, -2), "constant"),
-                                       ((2, 1, 3, 2), "reflect"), ((4, 0, 0, 3), "reflect")], ids=str)
+                                       ((2, 1, 3, 2), "reflect"), ((4, 0, 0, 3), "reflect")],
+                         ids=str)
 def test_pad(pads, mode, rng):
     kwargs = {"value": 0.3} if mode == "constant" else {}
     run_both(lambda x: F.pad(x, pads, mode, **kwargs), lambda t: TF.pad(t, pads, mode, **kwargs),

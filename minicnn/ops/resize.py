@@ -56,7 +56,7 @@ class UpsampleNearest(Function):
 
 
 def interpolation_matrix(xp, n, s, align_corners, dtype):
-    """The (m, n) matrix A, m = n*s, with out = A @ x along one axis (PyTorch's bilinear weights)."""
+    """The (m, n) matrix A, m = n*s, with out = A @ x along one axis (PyTorch's weights)."""
     m = n * s
     d = xp.arange(m, dtype=np.float64)                            # (m,) output positions
     if align_corners:

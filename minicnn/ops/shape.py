@@ -51,15 +51,18 @@ def concat(xs, axis=1):
     shapes = ", ".join(str(x.shape) for x in xs)
     ndim = xs[0].ndim
     if any(x.ndim != ndim for x in xs):
-        raise ValueError(f"concat: all inputs must have the same number of axes, got shapes {shapes}")
+        raise ValueError(f"concat: all inputs must have the same number of axes, got shapes "
+                         f"{shapes}")
     if not -ndim <= axis < ndim:
-        raise ValueError(f"concat: axis {axis} is out of range for {ndim}-D inputs (shapes {shapes})")
+        raise ValueError(f"concat: axis {axis} is out of range for {ndim}-D inputs (shapes "
+                         f"{shapes})")
     axis = axis % ndim
     others = [x.shape[:axis] + x.shape[axis + 1:] for x in xs]
     if any(o != others[0] for o in others):
         differ = [i for i in range(ndim) if i != axis and len({x.shape[i] for x in xs}) > 1]
         raise ValueError(f"concat along axis {axis}: every other axis must have the same size, "
-                         f"got shapes {shapes} (they differ on axis {', '.join(map(str, differ))}). "
+                         f"got shapes {shapes} (they differ on axis "
+                         f"{', '.join(map(str, differ))}). "
                          f"For a U-Net skip connection, crop the larger map with center_crop or "
                          f"pad the smaller one, or use inputs whose size is a multiple of "
                          f"2**depth so that pooling and upsampling give matching sizes")
@@ -87,7 +90,7 @@ class Pad(Function):
         *lead, H, W = x.shape
         out = xp.full((*lead, H + top + bottom, W + left + right), self.value, dtype=x.dtype)
         self.in_window, self.out_window = overlap(H, W, self.pads)
-        out[self.out_window] = x[self.in_window]                  # (..., H+top+bottom, W+left+right)
+        out[self.out_window] = x[self.in_window]        # (..., H+top+bottom, W+left+right)
         return out
 
     def backward(self, g):
@@ -115,8 +118,8 @@ def reflect_pad(x, axis, before, after):
     """Mirror `before` cells in front and `after` cells behind along axis (-1 or -2)."""
     xp = get_array_module(x)
     n = x.shape[axis]
-    front = xp.flip(x[along(axis, slice(1, before + 1))], axis=axis)   # x[before], ..., x[1]
-    back = xp.flip(x[along(axis, slice(n - 1 - after, n - 1))], axis=axis)  # x[n-2], ..., x[n-1-after]
+    front = xp.flip(x[along(axis, slice(1, before + 1))], axis=axis)      # x[before] ... x[1]
+    back = xp.flip(x[along(axis, slice(n - 1 - after, n - 1))], axis=axis)  # x[n-2]...x[n-1-after]
     return xp.concatenate([front, x, back], axis=axis)
 
 
@@ -140,7 +143,8 @@ def pad(x, pads, mode="constant", value=0.0):
     on each side (PyTorch's rule)."""
     x = as_tensor(x)
     if len(pads) not in (2, 4) or not all(isinstance(p, numbers.Integral) for p in pads):
-        raise ValueError(f"pad: pads must be 2 or 4 ints (left, right[, top, bottom]), got {pads!r}")
+        raise ValueError(f"pad: pads must be 2 or 4 ints (left, right[, top, bottom]), got "
+                         f"{pads!r}")
     left, right, top, bottom = (tuple(int(p) for p in pads) + (0, 0))[:4]
     if x.ndim < (2 if len(pads) == 4 else 1):
         raise ValueError(f"pad: {len(pads)} pad values need at least {len(pads) // 2} axes, "
@@ -160,7 +164,8 @@ def pad(x, pads, mode="constant", value=0.0):
     elif mode == "constant":
         if H + top + bottom < 1 or W + left + right < 1:
             raise ValueError(f"pad: the padded size must be positive, got H + top + bottom = "
-                             f"{H} + {top} + {bottom} and W + left + right = {W} + {left} + {right}")
+                             f"{H} + {top} + {bottom} and W + left + right = "
+                             f"{W} + {left} + {right}")
     else:
         raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
     return Pad(((top, bottom), (left, right)), mode, value)(x)

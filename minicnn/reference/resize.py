@@ -52,7 +52,8 @@ def source(d, n, s, align_corners):
 
 
 def bilinear_forward(x, scale_factor=2, align_corners=False):
-    """out[:, :, i, j] = sum of the 4 neighbours x[:, :, h, w] times (height weight) * (width weight)."""
+    """out[:, :, i, j] = sum over the 4 neighbours x[:, :, h, w] of (height weight) * (width weight)
+    * x[:, :, h, w]."""
     xp = get_array_module(x)
     SH, SW = _pair(scale_factor)
     N, C, H, W = x.shape
