@@ -20,10 +20,10 @@ backward is  dL/dx = A^T @ g : the transpose carries each output's gradient back
 neighbours with the same weights.
 
 A has at most 2 nonzeros per row, A^T about 2s (an input pixel feeds the outputs that lie
-within one input pixel of it), so neither is multiplied as a dense matrix: each is stored as, per row, the columns of its nonzeros and their weights (`sparse_rows`,
-built once per size and cached), and applied as a short sum of gathers (`apply_rows`). This runs
-in a few passes over the data on NumPy and CuPy alike, with no scatter (np.add.at) in the
-backward pass.
+within one input pixel of it), so neither is multiplied as a dense matrix: each is stored as,
+per row, the columns of its nonzeros and their weights (`sparse_rows`, built once per size and
+cached), and applied as a short sum of gathers (`apply_rows`). This runs in a few passes over
+the data on NumPy and CuPy alike, with no scatter (np.add.at) in the backward pass.
 """
 import functools
 
