@@ -6,7 +6,8 @@ path)` writes, into one NumPy .npz archive:
     <dotted name>   one array per parameter and buffer (model.state_dict())
     __minicnn__     a JSON text (a 0-d unicode array) with the format marker "minicnn", the
                     format version, the model's class name and its constructor configuration
-                    (`model.config`), and the plain numbers/strings of a saved dict
+                    (`model.config`), optional `metadata` (e.g. the normalization used in
+                    training), and the plain numbers/strings/lists of a saved dict
 
 `mc.load(path)` reads it with `np.load(..., allow_pickle=False)` (a file cannot run code on
 load), rebuilds the model from its class name and configuration, and copies the weights in.
@@ -37,6 +38,21 @@ META_KEY = "__minicnn__"
 NEST = "/"                 # nested dict keys are joined with "/" (state_dict names use ".")
 
 
+def _json_value(value):
+    """json.dumps' fallback: NumPy scalars (np.float32(0.5), np.int64(3)) become Python ones."""
+    if isinstance(value, np.generic) and value.dtype != object:
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not a number, string, list or dict")
+
+
+def _to_json(value, name):
+    try:
+        return json.loads(json.dumps(value, default=_json_value))
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"mc.save: cannot store {name}: {error}; values must be arrays, Tensors, "
+                        f"numbers, strings, lists or dicts of those") from None
+
+
 def _flatten(state, prefix, arrays, plain):
     """Split a (nested) dict into arrays (-> npz entries) and plain JSON values."""
     for key, value in state.items():
@@ -48,19 +64,14 @@ def _flatten(state, prefix, arrays, plain):
             plain[name] = {}                      # marks a (possibly empty) nested dict
             _flatten(value, name + NEST, arrays, plain)
         elif isinstance(value, Tensor) or backend.is_cupy_array(value) or \
-                isinstance(value, (np.ndarray, np.generic)):
+                isinstance(value, np.ndarray):
             array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
             if array.dtype == object:
                 raise TypeError(f"mc.save: {name} is an object array, which needs pickle; "
                                 f"store numbers, strings or numeric arrays")
             arrays[name] = np.asarray(array)
-        elif value is None or isinstance(value, (bool, int, float, str, list, tuple)):
-            try:
-                json.dumps(value)
-            except TypeError:
-                raise TypeError(f"mc.save: {name} is a list holding something other than "
-                                f"numbers or strings") from None
-            plain[name] = value
+        elif value is None or isinstance(value, (bool, int, float, str, list, tuple, np.generic)):
+            plain[name] = _to_json(value, name)               # lists may hold dicts of numbers
         else:
             raise TypeError(f"mc.save: cannot store {name} of type {type(value).__name__}; "
                             f"values must be arrays, Tensors, numbers, strings or dicts")
@@ -87,8 +98,11 @@ def _unflatten(arrays, plain, order):
     return result
 
 
-def save(obj, path):
-    """Write a model (or a dict of arrays/numbers) to `path` (.npz), atomically."""
+def save(obj, path, metadata=None):
+    """Write a model (or a dict of arrays/numbers) to `path` (.npz), atomically.
+
+    metadata: an optional dict of plain values (numbers, strings, lists, dicts) kept with a
+    model, e.g. the normalization used in training; mc.load gives it back as `model.metadata`."""
     from minicnn.models import MODELS
     from minicnn.nn.module import Module
 
@@ -106,6 +120,10 @@ def save(obj, path):
     else:
         raise TypeError(f"mc.save saves a Module or a dict (e.g. a state_dict), got "
                         f"{type(obj).__name__}")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"mc.save: metadata must be a dict, got {type(metadata).__name__}")
+        meta["metadata"] = _to_json(metadata, "metadata")
     arrays, plain = {}, {}
     _flatten(state, "", arrays, plain)
     meta["plain"] = plain
@@ -139,7 +157,8 @@ def save(obj, path):
 
 def load(path):
     """Read a file written by mc.save. Returns the rebuilt model (in training mode, like a new
-    model: call .eval() before predicting) or, if a dict was saved, that dict."""
+    model: call .eval() before predicting; `model.metadata` holds the saved metadata, {} if
+    none) or, if a dict was saved, that dict."""
     from minicnn.models import MODELS
 
     path = os.fspath(path)
@@ -186,6 +205,7 @@ def load(path):
                          f"rebuild (known models: {', '.join(sorted(MODELS))})")
     model = cls(**meta["config"])
     model.load_state_dict(state)
+    model.metadata = meta.get("metadata") or {}
     return model
 
 

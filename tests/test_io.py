@@ -77,6 +77,24 @@ def test_checkpoint_dict_with_optimizer_state_round_trips(tmp_path):
     assert opt2.lr == 0.01 and opt2.state[0]["step"] == 1
 
 
+def test_metadata_numpy_scalars_and_generator_state_round_trip(tmp_path):
+    model = mc.models.UNet(depth=2, base_channels=4)
+    metadata = {"normalization": {"mean": np.float32(0.25), "std": 2.0}, "classes": 1}
+    loaded = mc.load(mc.save(model, tmp_path / "m.npz", metadata=metadata))
+    assert loaded.metadata == {"normalization": {"mean": 0.25, "std": 2.0}, "classes": 1}
+    assert mc.load(mc.save(model, tmp_path / "plain.npz")).metadata == {}
+    generator = np.random.default_rng(3)
+    checkpoint = {"rng": generator.bit_generator.state,                # 128-bit integers inside
+                  "history": [{"step": np.int64(1), "loss": np.float64(0.5)}]}
+    back = mc.load(mc.save(checkpoint, tmp_path / "c.npz"))
+    assert back["history"] == [{"step": 1, "loss": 0.5}]
+    other = np.random.default_rng(0)
+    other.bit_generator.state = back["rng"]
+    assert other.random() == generator.random()
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        mc.save(model, tmp_path / "m.npz", metadata=["a"])
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no file at"):
         mc.load(tmp_path / "nothing.npz")
