@@ -21,7 +21,6 @@ filters (0 means all filters are identical).
 """
 import numpy as np
 
-from minicnn import functional as F
 from minicnn import rng as rng_module
 from minicnn.nn import Conv2d, Module, ReLU, init
 from minicnn.optim import SGD
