@@ -172,7 +172,9 @@ class Module:
 
     def to(self, device):
         """Move every parameter, gradient and buffer to 'cpu' or 'cuda', in place: the Parameter
-        objects stay the same, so an optimizer created earlier still holds them."""
+        objects stay the same, so an optimizer created earlier still holds them. (Move the model
+        before the optimizer's first step: its momentum/Adam state is made on the device the
+        parameters are on at that step.)"""
         backend.check_device_name(device)
         for t in self._all_tensors():
             t.data = backend.to_device(t.data, device)
