@@ -13,3 +13,4 @@ from minicnn.trace import trace  # noqa: F401,E402  (mc.trace(): print every bac
 from minicnn import viz  # noqa: F401,E402
 from minicnn import models, nn, optim  # noqa: F401,E402  (layers, optimizers, U-Net)
 from minicnn.io import load, save  # noqa: F401,E402  (one .npz per model, no pickle)
+from minicnn import data  # noqa: F401,E402  (TIFF pairs, normalization, patches, sample data)

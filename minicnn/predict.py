@@ -1,0 +1,130 @@
+"""Applying a trained network to new images of any size: tiled prediction with blended overlaps.
+
+A U-Net sees a window of about `receptive_field(model)` pixels around each output pixel; near a
+tile's edge part of that window is padding, so predictions there are less reliable. We therefore
+cut the image into overlapping tiles, predict each, and blend: every tile's output is weighted by
+a window that is 1 in its middle and falls smoothly towards its edges, and the weighted sum is
+divided by the summed weights. Where only one tile covers a pixel its own prediction is used;
+where tiles overlap, the more central one dominates, so no seams show.
+
+Notation: image (H, W) normalized float32; probabilities (C, H, W) with C = out_channels
+(sigmoid for one channel, softmax for several).
+"""
+import math
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.ops.activation import sigmoid, softmax
+from minicnn.tensor import no_grad, tensor
+
+
+def receptive_field(model):
+    """How many pixels one output pixel of the U-Net sees along each axis."""
+    depth = model.config["depth"]
+    field, jump = 1, 1
+    for level in range(depth):                 # encoder: two 3x3 convs, then a 2x2 pool
+        field += 2 * 2 * jump
+        if level < depth - 1:
+            field += jump
+            jump *= 2
+    for _ in range(depth - 1):                 # decoder: upsample, then two 3x3 convs
+        jump //= 2
+        field += 2 * 2 * jump
+    return field
+
+
+def _multiple(model):
+    return 2 ** (model.config["depth"] - 1)
+
+
+def _blend_window(size, overlap):
+    """1-D weights: a raised-cosine ramp of length `overlap` at both ends, 1 in between."""
+    window = np.ones(size, np.float32)
+    if overlap > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)  # (0, 1)
+        window[:overlap] = ramp
+        window[-overlap:] = np.minimum(window[-overlap:], ramp[::-1])
+    return window
+
+
+def _tile_starts(length, tile, overlap):
+    """Start positions so that tiles of size `tile` cover [0, length) overlapping >= overlap."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    count = math.ceil((length - tile) / step) + 1
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def _forward_probabilities(model, batch, device):
+    """batch (B, C_in, h, w) float32 on the host -> probabilities (B, C_out, h, w) on the host."""
+    with no_grad():
+        logits = model(tensor(batch, device=device))
+        probs = sigmoid(logits) if logits.shape[1] == 1 else softmax(logits, axis=1)
+    return backend.to_numpy(probs.data)
+
+
+def predict_image(model, image, tile=256, overlap=None, batch_size=4, device="cpu"):
+    """Probabilities (C, H, W) for one normalized 2-D image (or (C_in, H, W) with channels).
+
+    The image is reflect-padded so that every tile side is a multiple of 2**(depth-1) and the
+    border pixels get the same context as inner ones; tiles of `tile` pixels overlap by at least
+    `overlap` (default: half the receptive field, rounded up to the multiple)."""
+    model.eval()
+    image = np.asarray(image, np.float32)
+    planes = image[None] if image.ndim == 2 else image                         # (C_in, H, W)
+    _, height, width = planes.shape
+    multiple = _multiple(model)
+    if overlap is None:
+        overlap = multiple * math.ceil(receptive_field(model) / 2 / multiple)
+    tile = max(multiple, multiple * math.ceil(tile / multiple))
+    if overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than the tile size ({tile}); "
+                         f"use a larger --tile or a smaller --overlap")
+    fits = multiple * math.ceil(max(height, width) / multiple) <= tile
+    margin = 0 if fits else overlap // 2                   # context added around the whole image
+    tile_h = min(tile, multiple * math.ceil((height + 2 * margin) / multiple))
+    tile_w = min(tile, multiple * math.ceil((width + 2 * margin) / multiple))
+    padded_h = max(tile_h, height + 2 * margin)
+    padded_w = max(tile_w, width + 2 * margin)
+    pad = ((0, 0), (margin, padded_h - height - margin), (margin, padded_w - width - margin))
+    mode = "reflect" if min(height, width) > max(pad[1] + pad[2]) else "symmetric"
+    padded = np.pad(planes, pad, mode=mode)                                   # (C_in, Hp, Wp)
+
+    tiles = [(y, x) for y in _tile_starts(padded_h, tile_h, overlap)
+             for x in _tile_starts(padded_w, tile_w, overlap)]
+    weight = _blend_window(tile_h, overlap)[:, None] * _blend_window(tile_w, overlap)[None, :]
+    if len(tiles) == 1:
+        weight = np.ones_like(weight)
+    total, norm = None, np.zeros((padded_h, padded_w), np.float32)
+    for first in range(0, len(tiles), batch_size):
+        chunk = tiles[first:first + batch_size]
+        batch = np.stack([padded[:, y:y + tile_h, x:x + tile_w] for y, x in chunk])
+        probs = _forward_probabilities(model, batch, device)                 # (B, C, th, tw)
+        if total is None:
+            total = np.zeros((probs.shape[1], padded_h, padded_w), np.float32)
+        for (y, x), p in zip(chunk, probs):
+            total[:, y:y + tile_h, x:x + tile_w] += p * weight
+            norm[y:y + tile_h, x:x + tile_w] += weight
+    out = total / norm
+    return out[:, margin:margin + height, margin:margin + width]              # (C, H, W)
+
+
+def predict_stack(model, image, **options):
+    """Probabilities for a 2-D image (H, W) -> (C, H, W), or plane by plane for a stack
+    (Z, H, W) or a time series (T, Z, H, W) -> (..., C, H, W)."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return predict_image(model, image, **options)
+    planes = image.reshape(-1, *image.shape[-2:])
+    probs = np.stack([predict_image(model, plane, **options) for plane in planes])
+    return probs.reshape(*image.shape[:-2], *probs.shape[1:])
+
+
+def probabilities_to_mask(probs, threshold=0.5):
+    """(..., C, H, W) probabilities -> mask (..., H, W): foreground where p > threshold for one
+    channel (uint8 0/1), the most likely class index for several."""
+    if probs.shape[-3] == 1:
+        return (probs[..., 0, :, :] > threshold).astype(np.uint8)
+    return probs.argmax(axis=-3).astype(np.uint8)

@@ -1,0 +1,135 @@
+"""End to end through the `minicnn` command on small seeded synthetic data:
+train a few steps -> predict -> evaluate; resume equals an uninterrupted run; bad input -> exit 2."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import cli
+from minicnn.data import synthetic_nuclei, write_image
+from minicnn.train import Trainer, TrainSettings
+
+TINY = ["--steps", "6", "--batch", "2", "--patch", "32", "--base-channels", "4", "--depth", "2",
+        "--val-every", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nuclei")
+    images, labels = synthetic_nuclei(3, size=64, seed=3)
+    for folder in ("images", "masks"):
+        os.makedirs(root / folder)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        write_image(root / "images" / f"cell_{i}.tif", image)
+        write_image(root / "masks" / f"cell_{i}.tif", label)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(folders, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    code = cli.main(["train", "--images", str(folders / "images"), "--masks",
+                     str(folders / "masks"), "--out", str(out), *TINY])
+    assert code == 0
+    return out
+
+
+def test_train_writes_everything(trained):
+    for name in ("model.npz", "checkpoint.npz", "history.csv", "curves.png", "overlay.png"):
+        assert (trained / name).stat().st_size > 0, name
+    history = (trained / "history.csv").read_text().splitlines()
+    assert history[0].startswith("step,loss,val_iou") and len(history) == 3   # steps 3 and 6
+    model = mc.load(trained / "model.npz")
+    assert model.metadata["normalization"]["method"] == "percentile"
+
+
+def test_predict_then_evaluate(trained, folders, tmp_path, capsys):
+    images = [str(folders / "images" / f"cell_{i}.tif") for i in range(3)]
+    out = tmp_path / "pred"
+    assert cli.main(["predict", str(trained / "model.npz"), *images, "--out", str(out),
+                     "--instances"]) == 0
+    prob = mc.data.read_image(out / "cell_0_prob.tif")
+    mask = mc.data.read_image(out / "cell_0_mask.tif")
+    assert prob.shape == mask.shape == (64, 64) and prob.dtype == np.float32
+    assert set(np.unique(mask)) <= {0, 255}
+    assert (out / "cell_0_labels.tif").exists()
+    assert (out / "counts.csv").read_text().startswith("image,objects")
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--pred", str(out), "--masks", str(folders / "masks")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["image", "IoU", "Dice", "F1@0.5"] and table[-1].startswith("mean")
+    assert len(table) == 5
+
+
+def test_predict_refuses_to_overwrite(trained, folders, tmp_path, capsys):
+    image = str(folders / "images" / "cell_0.tif")
+    out = str(tmp_path / "p")
+    assert cli.main(["predict", str(trained / "model.npz"), image, "--out", out]) == 0
+    assert cli.main(["predict", str(trained / "model.npz"), image, "--out", out]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert cli.main(["predict", str(trained / "model.npz"), image, "--out", out, "--force"]) == 0
+
+
+def test_predict_stack_keeps_shape(trained, tmp_path):
+    stack = synthetic_nuclei(3, size=48, seed=5)[0]                # (Z, Y, X)
+    write_image(tmp_path / "stack.tif", stack)
+    assert cli.main(["predict", str(trained / "model.npz"), str(tmp_path / "stack.tif"),
+                     "--out", str(tmp_path / "out")]) == 0
+    assert mc.data.read_image(tmp_path / "out" / "stack_mask.tif").shape == (3, 48, 48)
+
+
+def test_resume_equals_uninterrupted(folders, tmp_path):
+    pairs = mc.data.read_pairs(folders / "images", folders / "masks")
+    pairs = [mc.data.Pair(n, mc.data.normalize(i), m) for n, i, m in pairs]
+    train, val = mc.data.split_train_val(pairs)
+    settings = TrainSettings(steps=6, batch=2, patch=32, val_every=3, warmup_steps=2)
+
+    def new_trainer(out):
+        mc.manual_seed(0)
+        os.makedirs(out, exist_ok=True)
+        return Trainer(mc.models.UNet(1, 1, base_channels=4, depth=2), train, val, settings, out)
+
+    whole = new_trainer(tmp_path / "a")
+    whole.fit(progress=False)
+    first = new_trainer(tmp_path / "b")
+    first.fit(progress=False, until=4)               # stops between two validations
+    second = new_trainer(tmp_path / "b")
+    second.resume(tmp_path / "b" / "checkpoint.npz")
+    assert second.step == 4
+    second.fit(progress=False)
+    for (name, a), (_, b) in zip(whole.model.named_parameters(), second.model.named_parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    assert [r["step"] for r in second.history] == [3, 6]
+
+
+def test_existing_output_folder_is_refused(folders, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = cli.main(["train", "--images", str(folders / "images"), "--masks",
+                     str(folders / "masks"), "--out", str(out), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "--force" in err and len(err.strip().splitlines()) == 1
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["train", "--images", "/nonexistent", "--masks", "/nonexistent", "--out", "X"], "nonexistent"),
+    (["predict", "/no/model.npz", "x.tif", "--out", "o"], "no model file"),
+    (["evaluate", "--pred", "/nonexistent", "--masks", "/nonexistent"], "nonexistent"),
+    (["train", "--images", "a", "--masks", "b", "--out", "c", "--classes", "1"], "--classes"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "minicnn.cli", "--version"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and mc.__version__ in result.stdout
