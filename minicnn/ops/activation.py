@@ -12,7 +12,9 @@ class ReLU(Function):
         return x * self.positive
 
     def backward(self, g):
+        # BEGIN SOLUTION relu_backward
         return g * self.positive                               # slope 1 where x > 0, else 0
+        # END SOLUTION
 
 
 class Sigmoid(Function):
@@ -25,7 +27,9 @@ class Sigmoid(Function):
         return self.out
 
     def backward(self, g):
+        # BEGIN SOLUTION sigmoid_backward
         return g * self.out * (1 - self.out)                   # s'(x) = s(x) (1 - s(x))
+        # END SOLUTION
 
 
 class Tanh(Function):

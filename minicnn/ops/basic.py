@@ -307,6 +307,7 @@ class MatMul(Function):
 
     def backward(self, g):
         xp = get_array_module(g)
+        # BEGIN SOLUTION matmul_backward
         a = self.a[None, :] if self.a.ndim == 1 else self.a           # (..., n, k)
         b = self.b[:, None] if self.b.ndim == 1 else self.b           # (..., k, m)
         out_shape = broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
@@ -316,6 +317,7 @@ class MatMul(Function):
         gb = xp.swapaxes(a, -1, -2) @ g                               # (..., k, m)
         return (unbroadcast(ga, a.shape).reshape(self.a.shape),
                 unbroadcast(gb, b.shape).reshape(self.b.shape))
+        # END SOLUTION
 
 
 class AsType(Function):

@@ -158,6 +158,7 @@ class Conv2d(Function):
         return from_channel_rows(y, N, OH, OW)               # (N, O, OH, OW)
 
     def backward(self, g):
+        # BEGIN SOLUTION conv2d_backward
         g_rows = channel_rows(g)                             # (O, N*OH*OW)
         dw = (g_rows @ self.cols.T).reshape(self.w.shape)    # (O, C, KH, KW)
         db = g.sum(axis=(0, 2, 3)) if self.has_bias else None  # (O,)
@@ -166,6 +167,7 @@ class Conv2d(Function):
             dx = conv2d_input_grad(g, self.w, self.x_shape, self.stride, self.padding,
                                    self.dilation)            # (N, C, H, W)
         return dx, dw, db
+        # END SOLUTION
 
 
 class ConvTranspose2d(Function):

@@ -110,12 +110,14 @@ class MaxPool2d(_Pool2d):
         return out
 
     def backward(self, g):
+        # BEGIN SOLUTION max_pool2d_backward
         xp = get_array_module(g)
         g_padded = xp.zeros(self.padded_shape, dtype=g.dtype)     # (N, C, H+2PH, W+2PW)
         for k, (i, j) in enumerate(self.offsets()):
             # adding through the view: overlapping windows accumulate into shared pixels
             window_view(g_padded, i, j, self.out_size, self.stride)[...] += g * (self.winner == k)
         return self.unpad(g_padded)
+        # END SOLUTION
 
 
 class AvgPool2d(_Pool2d):

@@ -44,6 +44,7 @@ class UpsampleNearest(Function):
         return x.repeat(SW, axis=3).repeat(SH, axis=2)
 
     def backward(self, g):
+        # BEGIN SOLUTION upsample_nearest_backward
         SH, SW = self.scale
         # input pixel (h, w) was copied to rows h*SH + r and columns w*SW + c: sum its block.
         # Adding SH (then SW) strided slices is several times faster than reshape().sum().
@@ -54,6 +55,7 @@ class UpsampleNearest(Function):
         for c in range(1, SW):
             gx = gx + rows[:, :, :, c::SW]
         return gx
+        # END SOLUTION
 
 
 def interpolation_matrix(xp, n, s, align_corners, dtype):
@@ -128,9 +130,11 @@ class UpsampleBilinear(Function):
         return apply_rows(rows, *self.A_h["rows"], axis=2)        # (N, C, OH, OW)
 
     def backward(self, g):
+        # BEGIN SOLUTION upsample_bilinear_backward
         # out = A_h x A_w^T  =>  dL/dx = A_h^T g A_w: multiply by the transposes in reverse order
         rows = apply_rows(g, *self.A_h["transposed_rows"], axis=2)     # (N, C, H, OW)
         return apply_rows(rows, *self.A_w["transposed_rows"], axis=3)  # (N, C, H, W)
+        # END SOLUTION
 
 
 def upsample(x, scale_factor=2, mode="nearest", align_corners=False):

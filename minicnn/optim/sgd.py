@@ -31,6 +31,7 @@ class SGD(Optimizer):
         self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
 
     def update(self, param, grad, state):
+        # BEGIN SOLUTION sgd_step
         if self.weight_decay != 0:
             grad = grad + self.weight_decay * param
         if self.momentum != 0:
@@ -42,3 +43,4 @@ class SGD(Optimizer):
                 buf += (1 - self.dampening) * grad
             grad = grad + self.momentum * buf if self.nesterov else buf
         param -= self.lr * grad                                 # in place: same array object
+        # END SOLUTION

@@ -57,6 +57,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
 
 
 def conv2d_backward(x, w, g, stride=1, padding=0, dilation=1):
+    # BEGIN SOLUTION conv2d_backward
     """(dx, dw, db) for y = conv2d(x, w, b) and g = dLoss/dy (N,O,OH,OW).
     Each output pixel y[:, :, i, j] used one window of xpad, so it sends g[:, :, i, j]
     back to that window through w (dx), and to w through that window (dw)."""
@@ -77,9 +78,11 @@ def conv2d_backward(x, w, g, stride=1, padding=0, dilation=1):
     dx = dxpad[:, :, p[0]:p[0] + H, p[1]:p[1] + W]             # padding gets no gradient
     db = g.sum(axis=(0, 2, 3))                                 # (O,)
     return dx, dw, db
+    # END SOLUTION
 
 
 def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1):
+    # BEGIN SOLUTION conv2d_backward
     """Every input pixel x[:, :, i, j] spreads over one window of the (padded) output:
     ypad[n, :, i*s + kh*d, j*s + kw*d] += sum_c x[n,c,i,j] * w[c, :, kh, kw];
     then the p outer rows/columns are cut away.
@@ -99,9 +102,11 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     if b is not None:
         y = y + b[None, :, None, None]
     return y
+    # END SOLUTION
 
 
 def conv_transpose2d_backward(x, w, g, stride=1, padding=0, output_padding=0, dilation=1):
+    # BEGIN SOLUTION conv2d_backward
     """(dx, dw, db) for y = conv_transpose2d(x, w, b) and g = dLoss/dy (N,C_out,OH,OW).
     Input pixel (i, j) was spread over one window of the padded output, so its gradient is
     that window of the padded g, summed against w (an ordinary convolution of g).
@@ -121,3 +126,4 @@ def conv_transpose2d_backward(x, w, g, stride=1, padding=0, output_padding=0, di
             dw += xp.tensordot(x[:, :, i, j], g_window, axes=([0], [0]))  # (C_in, C_out, KH, KW)
     db = g.sum(axis=(0, 2, 3))                                 # (C_out,)
     return dx, dw, db
+    # END SOLUTION

@@ -50,6 +50,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 
 
 def max_pool2d_backward(x, g, kernel_size, stride=None, padding=0):
+    # BEGIN SOLUTION max_pool2d_backward
     """dx: each window's gradient g[n,c,i,j] goes to the FIRST maximum of the window in
     row-major order (argmax returns the first one); overlapping windows add up."""
     xp = get_array_module(x)
@@ -65,6 +66,7 @@ def max_pool2d_backward(x, g, kernel_size, stride=None, padding=0):
                     k = int(xp.argmax(window))                      # flat row-major position
                     gpad[n, c, i * SH + k // KW, j * SW + k % KW] += g[n, c, i, j]
     return gpad[:, :, PH:PH + H, PW:PW + W]
+    # END SOLUTION
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):

@@ -30,6 +30,7 @@ def nearest_forward(x, scale_factor=2):
 
 
 def nearest_backward(x, g, scale_factor=2):
+    # BEGIN SOLUTION upsample_nearest_backward
     """dx[:, :, i // SH, j // SW] += g[:, :, i, j]."""
     xp = get_array_module(x)
     SH, SW = _pair(scale_factor)
@@ -38,6 +39,7 @@ def nearest_backward(x, g, scale_factor=2):
         for j in range(g.shape[3]):
             dx[:, :, i // SH, j // SW] += g[:, :, i, j]
     return dx
+    # END SOLUTION
 
 
 def source(d, n, s, align_corners):
@@ -68,6 +70,7 @@ def bilinear_forward(x, scale_factor=2, align_corners=False):
 
 
 def bilinear_backward(x, g, scale_factor=2, align_corners=False):
+    # BEGIN SOLUTION upsample_bilinear_backward
     """Each neighbour gets g[:, :, i, j] times its forward weight."""
     xp = get_array_module(x)
     SH, SW = _pair(scale_factor)
@@ -82,3 +85,4 @@ def bilinear_backward(x, g, scale_factor=2, align_corners=False):
             dx[:, :, h1, w0] += fh * (1 - fw) * g[:, :, i, j]
             dx[:, :, h1, w1] += fh * fw * g[:, :, i, j]
     return dx
+    # END SOLUTION
