@@ -59,11 +59,12 @@ def time_calls(run, warmup=1, min_time=0.3, min_iters=3, max_iters=50, sync=None
     return dict(median=statistics.median(times), min=min(times), iters=len(times))
 
 
-def run_cases(build, keys, full, meta, sync=None, log=None):
+def run_cases(build, keys, full, meta, sync=None, log=None, gpu_peak_mb=None):
     """Build and time each case; a case that is missing or fails is recorded, never fatal.
 
     `build(case)` returns a function doing one call of the case, or raises Missing.
     Memory cases (`separate_process`) return the peak memory instead of a time: run them alone.
+    `gpu_peak_mb()`, given when the cases run on the GPU, reports the GPU memory peak as well.
     """
     results = {}
     for key in keys:
@@ -74,6 +75,8 @@ def run_cases(build, keys, full, meta, sync=None, log=None):
                 base = peak_rss_mb()       # imports, model and data: before any training step
                 losses = [float(run().item()) for _ in range(case.params["steps"])]
                 results[key] = dict(peak_mb=peak_rss_mb(), base_mb=base, losses=losses)
+                if gpu_peak_mb:            # on the GPU: the allocator's pool at its largest
+                    results[key]["gpu_peak_mb"] = gpu_peak_mb()
             elif case.op == "predict_tiled":   # one long call (~100 tiles): no warmup needed
                 results[key] = time_calls(run, warmup=0, min_time=0, min_iters=1, max_iters=1,
                                           sync=sync)
@@ -89,7 +92,7 @@ def run_cases(build, keys, full, meta, sync=None, log=None):
     return dict(meta=dict(meta, python=platform.python_version(), full=full), results=results)
 
 
-def main(library, build, describe, sync=None):
+def main(library, build, describe, sync=None, gpu_peak_mb=None):
     """The command line of a runner script: which cases, which size, where the JSON goes."""
     parser = argparse.ArgumentParser(description=f"Time the benchmark cases in {library}.")
     parser.add_argument("--cases", default="",
@@ -103,7 +106,8 @@ def main(library, build, describe, sync=None):
     keys = ([k for k in args.cases.split(",") if k] if args.cases else
             [c.key for c in bench_cases.all_cases(args.full) if not c.separate_process])
     report = run_cases(lambda case: build(case, args.device), keys, args.full, describe(),
-                       sync=sync, log=args.verbose)
+                       sync=sync, log=args.verbose,
+                       gpu_peak_mb=gpu_peak_mb if args.device == "cuda" else None)
     report["meta"].update(library=library, device=args.device)
     text = json.dumps(report, indent=1)
     if args.out:

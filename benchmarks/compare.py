@@ -79,6 +79,8 @@ def measure(cases, libraries, reps, full, device, timeout, log):
 
 def value_of(case, result):
     """The number a result stands for (seconds, or MB for memory cases), and the best one."""
+    if "gpu_peak_mb" in result:                # on the GPU, the GPU memory is what counts
+        return result["gpu_peak_mb"], result["gpu_peak_mb"]
     if "peak_mb" in result:
         return result["peak_mb"], result["peak_mb"]
     if "median" in result:
@@ -86,12 +88,17 @@ def value_of(case, result):
     return None, None
 
 
-def fmt(case, value):
+def unit_of(case, seconds):
+    """(name, function value -> figure): MB for memory, MP/s for prediction, else ms or s."""
     if case.op == "unet_memory":
-        return f"{value:.0f} MB"
+        return "MB", lambda v: v
     if case.op == "predict_tiled":             # throughput: megapixels per second
-        return f"{case.shape[0] * case.shape[1] / value / 1e6:.2f} MP/s"
-    return f"{value * 1e3:.3g} ms" if value < 10 else f"{value:.1f} s"
+        return "MP/s", lambda v: case.shape[0] * case.shape[1] / v / 1e6
+    return ("ms", lambda v: v * 1e3) if seconds < 1 else ("s", lambda v: v)
+
+
+def number(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
 
 
 def summarize(case, runs):
@@ -103,12 +110,11 @@ def summarize(case, runs):
         why = first.get("skip") and f"skipped: {first['skip']}" or f"error: {first.get('error')}"
         return why.replace("|", "/"), None, [], None
     median = statistics.median(good)
-    ends = [fmt(case, min(good)).split()[0], fmt(case, max(good)).split()[0]]
-    if case.op == "predict_tiled":             # MP/s: the shortest time is the largest figure
-        ends.reverse()
-    spread = f" ({ends[0]}-{ends[1]})" if len(good) > 1 else ""
+    unit, convert = unit_of(case, median)
+    ends = sorted(convert(v) for v in (min(good), max(good)))
+    spread = f" ({number(ends[0])}-{number(ends[1])})" if len(good) > 1 else ""
     best = min(b for _, b in values if b is not None)
-    return fmt(case, median) + spread, median, [v for v, _ in values], best
+    return f"{number(convert(median))} {unit}{spread}", median, [v for v, _ in values], best
 
 
 def ratio_cells(mine, theirs):
@@ -144,10 +150,12 @@ def table(cases, results, meta, reps, full, device, torch_note):
         f"minicnn {mc_meta.get('minicnn', '?')}, "
         + (f"torch {t_meta.get('torch', '?')} ({t_meta.get('torch_threads', '?')} threads)"
            if "PyTorch" in libs else f"PyTorch not run ({torch_note})"),
-        f"- BLAS (numpy): {', '.join(mc_meta.get('blas', [])) or 'not reported'}; thread "
+        f"- BLAS (numpy): {', '.join(mc_meta.get('blas', [])) or '?'}; thread "
         f"variables: {threads or 'none set (library defaults)'}",
         f"- {'real' if full else 'TINY (--quick)'} sizes, {reps} alternating run(s) per "
-        f"library; cells: median over runs (min-max)",
+        f"library; cells: median over runs (min-max)"
+        + ("; memory: the GPU allocator's peak pool" if device == "cuda" else
+           "; memory: peak resident set (ru_maxrss) of the whole process"),
     ]
     if mc_meta.get("unet_parameters") and t_meta.get("unet_parameters") and \
             mc_meta["unet_parameters"] != t_meta["unet_parameters"]:

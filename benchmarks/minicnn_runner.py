@@ -170,8 +170,12 @@ def describe():
         from threadpoolctl import threadpool_info
         info["blas"] = [f"{pool.get('internal_api')} {pool.get('version')} "
                         f"({pool.get('num_threads')} threads)" for pool in threadpool_info()]
-    except ImportError:
-        pass
+    except ImportError:                    # without threadpoolctl: how numpy was built
+        try:
+            blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+            info["blas"] = [f"{blas.get('name')} {blas.get('version')}"]
+        except Exception:
+            pass
     try:
         model = make_unet(dict(in_channels=1, out_channels=1, base_channels=16, depth=3), "cpu")
         info["unet_parameters"] = sum(int(t.data.size) for t in model.parameters())
@@ -184,5 +188,11 @@ def sync():
     mc.backend.synchronize()               # waits for the GPU; nothing to do on the CPU
 
 
+def gpu_peak_mb():
+    """CuPy's memory pool keeps the blocks it ever needed at once: its size is the peak."""
+    import cupy                            # only asked on the GPU, where CuPy is installed
+    return cupy.get_default_memory_pool().total_bytes() / 2**20
+
+
 if __name__ == "__main__":
-    bench_common.main("minicnn", build, describe, sync=sync)
+    bench_common.main("minicnn", build, describe, sync=sync, gpu_peak_mb=gpu_peak_mb)

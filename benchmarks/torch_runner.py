@@ -212,5 +212,10 @@ def sync():
         torch.cuda.synchronize()
 
 
+def gpu_peak_mb():
+    """The most memory PyTorch's caching allocator held (comparable to CuPy's pool size)."""
+    return torch.cuda.max_memory_reserved() / 2**20
+
+
 if __name__ == "__main__":
-    bench_common.main("PyTorch", build, describe, sync=sync)
+    bench_common.main("PyTorch", build, describe, sync=sync, gpu_peak_mb=gpu_peak_mb)
