@@ -1,0 +1,272 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Convolution, forward and backward
+#
+# A neuron that looks at a whole 512 x 512 image would need 262,144 weights, and what it learned
+# about a nucleus in one corner would not help it anywhere else. A **convolution** is a small
+# neuron (a 3 x 3 **filter**, or kernel) that slides over the image and computes the same weighted
+# sum at every position. Its output is a **feature map**: where in the image the pattern it
+# weighs for appears. A convolutional layer has many filters, each giving one output channel.
+#
+# In this notebook:
+# 1. the loop definition of `conv2d` (minicnn's readable reference) and the output-size formula;
+# 2. the fast version: **im2col** turns the whole convolution into one matrix product;
+# 3. the backward pass: deriving $\partial L/\partial X$, $\partial L/\partial W$,
+#    $\partial L/\partial b$, checking them with `gradcheck`; an exercise;
+# 4. timing the loop version against the fast one.
+
+# %%
+import inspect
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn.ops import conv as fast_conv
+from minicnn.reference import conv as loop_conv
+
+QUICK = os.environ.get("MINICNN_QUICK") == "1"
+OUT = Path(os.environ.get("MINICNN_TUTORIAL_OUT", tempfile.gettempdir())) / "minicnn_tutorials"
+OUT.mkdir(parents=True, exist_ok=True)
+
+
+def show(fig, name):
+    """Save a figure under OUT; in Jupyter also display it inline."""
+    fig.savefig(OUT / name, dpi=90)
+    try:
+        get_ipython  # noqa: F821  (defined only inside IPython/Jupyter)
+        from IPython.display import display
+        display(fig)
+    except NameError:
+        print(f"figure saved: {OUT / name}")
+
+
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. The definition, as loops
+#
+# For an input $x$ of shape (N, C, H, W) and weights $w$ of shape (O, C, KH, KW):
+#
+# $$ y[n,o,i,j] = b[o] + \sum_{c,k_h,k_w} x_\text{pad}[n,\,c,\,i s + k_h d,\,j s + k_w d]\;
+# w[o,c,k_h,k_w] $$
+#
+# with stride $s$, padding $p$ (zeros around the image) and dilation $d$ (gaps inside the
+# kernel). Strictly this is a cross-correlation (the kernel is not flipped), as in every
+# deep-learning library. minicnn keeps a loop version of it, the definition the tests check the
+# fast code against:
+
+# %%
+print(inspect.getsource(loop_conv.conv2d_forward))
+
+# %% [markdown]
+# ### A filter on a real image
+#
+# The bundled image is a real fluorescence image of nuclei from the 2018 Data Science Bowl
+# (Caicedo et al., Nature Methods 2019; as shipped with StarDist, Schmidt et al., MICCAI 2018).
+# Two hand-made filters: a vertical-edge detector and a 5 x 5 blur.
+
+# %%
+image, labels = mc.data.sample_nuclei()
+crop = mc.data.normalize(image)[:128, :128]                               # (128, 128) float32
+x_img = mc.tensor(crop[None, None])                                       # (1, 1, 128, 128)
+edge = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)         # Sobel: d/dx
+blur = np.full((5, 5), 1 / 25, np.float32)
+edges = F.conv2d(x_img, mc.tensor(edge[None, None]), padding=1)           # (1, 1, 128, 128)
+blurred = F.conv2d(x_img, mc.tensor(blur[None, None]), padding=2)         # (1, 1, 128, 128)
+
+fig = Figure(figsize=(12, 4))
+for ax, picture, title in zip(fig.subplots(1, 3), [crop, edges.numpy()[0, 0], blurred.numpy()[0, 0]],
+                              ["image", "vertical-edge filter", "5x5 blur"]):
+    ax.imshow(picture, cmap="gray")
+    ax.set_title(title)
+    ax.set_axis_off()
+show(fig, "02_filters.png")
+
+# %% [markdown]
+# ### Output size
+#
+# Along each axis $OH = \lfloor (H + 2p - d(K-1) - 1)/s \rfloor + 1$. With $K=3, p=1, s=1$ the
+# size is unchanged: that is how the U-Net's convolutions keep the image size.
+#
+# **Exercise 1.** Write the formula; the check compares it with the shapes `F.conv2d` produces.
+
+# %%
+def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
+    # ---- ANSWER (delete and write your own) ----
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    # ---- END ANSWER ----
+
+
+# %%
+for H, K, s, p, d in [(10, 3, 1, 1, 1), (10, 3, 2, 0, 1), (11, 5, 3, 2, 1), (12, 3, 1, 2, 2),
+                      (7, 1, 1, 0, 1), (9, 4, 2, 1, 1)]:
+    y = F.conv2d(mc.zeros(1, 1, H, H), mc.zeros(1, 1, K, K), stride=s, padding=p, dilation=d)
+    assert y.shape[2] == conv_output_size(H, K, s, p, d), (H, K, s, p, d, y.shape)
+print("Exercise 1: correct")
+
+# %% [markdown]
+# ## 2. The fast way: im2col and one matrix product
+#
+# The loops above visit OH x OW positions, and at each one compute a small weighted sum. The
+# trick every fast library uses: cut out every window the kernel visits and lay them side by side
+# as the **columns** of one matrix, `cols` of shape (C·KH·KW, N·OH·OW). The convolution is then
+# a single matrix product: the weights as a matrix (O, C·KH·KW) times `cols`, which BLAS (or
+# cuBLAS on a GPU) computes very fast. minicnn builds `cols` from a strided *view* of the image,
+# so that no number is copied until the final reshape:
+
+# %%
+print(inspect.getsource(fast_conv.im2col))
+
+# %% [markdown]
+# See it on a tiny input: one 4 x 4 image, a 3 x 3 kernel, no padding: 2 x 2 = 4 windows,
+# each of 9 numbers.
+
+# %%
+tiny = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+cols = fast_conv.im2col(tiny, kernel=(3, 3), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                        out_size=(2, 2))
+print("image:\n", tiny[0, 0])
+print("cols (one window per column):\n", cols)
+kernel = rng.standard_normal((1, 1, 3, 3))
+as_product = (kernel.reshape(1, 9) @ cols).reshape(1, 1, 2, 2)
+assert np.allclose(as_product, loop_conv.conv2d_forward(tiny, kernel))
+print("one matrix product == the loops")
+
+# %% [markdown]
+# Larger, with several channels, stride, padding and dilation, the fast `F.conv2d` agrees with
+# the loop definition:
+
+# %%
+for stride, padding, dilation in [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)]:
+    x = rng.standard_normal((2, 3, 11, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    fast = F.conv2d(mc.tensor(x), mc.tensor(w), mc.tensor(b), stride, padding, dilation).numpy()
+    slow = loop_conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    assert np.allclose(fast, slow), (stride, padding, dilation)
+print("F.conv2d agrees with the loop definition")
+
+# %% [markdown]
+# ## 3. The backward pass
+#
+# With $g = \partial L/\partial y$ (shaped like $y$), and writing the forward pass as
+# $Y = W\,\text{cols} + b$:
+#
+# - $\partial L/\partial b[o] = \sum_{n,i,j} g[n,o,i,j]$: the bias was added at every pixel.
+# - $\partial L/\partial W = g\,\text{cols}^T$: each weight met one input number per output
+#   pixel, so its gradient is the sum, over pixels, of $g$ times that input number.
+# - $\partial L/\partial \text{cols} = W^T g$, and $\partial L/\partial x$ sends every column back
+#   to the window it came from, **adding** where windows overlap (`col2im`). With stride 1 that is
+#   the same as convolving $g$ with the flipped kernel.
+#
+# The loop reference says the same thing pixel by pixel:
+
+# %%
+print(inspect.getsource(loop_conv.conv2d_backward))
+
+# %% [markdown]
+# and the fast `Conv2d.backward` does it in two matrix products:
+
+# %%
+print(inspect.getsource(fast_conv.Conv2d.backward))
+
+# %% [markdown]
+# `gradcheck` confirms all three gradients, for several settings (float64, small sizes: it does
+# two forward passes per input number):
+
+# %%
+for stride, padding, dilation in [(1, 1, 1), (2, 1, 1), (1, 0, 2)]:
+    x = mc.tensor(rng.standard_normal((2, 2, 6, 5)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = mc.tensor(rng.standard_normal(3), requires_grad=True)
+    assert mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation), x, w, b)
+print("gradcheck passed: dX, dW and db of conv2d")
+
+# %% [markdown]
+# ### Exercise 2: dW and db with loops
+#
+# Given $x$ (N, C, H, W), $g$ (N, O, OH, OW), stride 1 and no padding, compute
+# `dw` (O, C, KH, KW) and `db` (O,). Hint: output pixel (i, j) used the window
+# `x[:, :, i:i+KH, j:j+KW]`; `np.einsum("no,nchw->ochw", ...)` multiplies and sums over n.
+
+# %%
+def conv_weight_grads(x, g, KH, KW):
+    N, O, OH, OW = g.shape
+    # ---- ANSWER (delete and write your own) ----
+    dw = np.zeros((O, x.shape[1], KH, KW))
+    for i in range(OH):
+        for j in range(OW):
+            dw += np.einsum("no,nchw->ochw", g[:, :, i, j], x[:, :, i:i + KH, j:j + KW])
+    db = g.sum(axis=(0, 2, 3))
+    # ---- END ANSWER ----
+    return dw, db
+
+
+# %%
+x = mc.tensor(rng.standard_normal((2, 3, 7, 6)), requires_grad=True)
+w = mc.tensor(rng.standard_normal((4, 3, 3, 2)), requires_grad=True)
+b = mc.tensor(rng.standard_normal(4), requires_grad=True)
+y = F.conv2d(x, w, b)
+g = rng.standard_normal(y.shape)
+y.backward(g)                                       # back-propagate a given dL/dy
+dw, db = conv_weight_grads(x.numpy(), g, 3, 2)
+assert np.allclose(dw, w.grad) and np.allclose(db, b.grad), "compare with w.grad and b.grad"
+print("Exercise 2: correct")
+
+# %% [markdown]
+# ## 4. Loops against im2col: how much faster?
+#
+# Same numbers, very different speed. (The loop version is already partly vectorized: each
+# position is one `tensordot`. A fully scalar six-fold loop in Python would be ~1000x slower.)
+
+# %%
+size = 32 if QUICK else 96
+x = rng.standard_normal((4, 16, size, size)).astype(np.float32)
+w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+
+
+def best_time(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+# One BLAS thread for both: a fair comparison, and steady timings on a busy machine.
+with threadpool_limits(1):
+    t_loop = best_time(lambda: loop_conv.conv2d_forward(x, w, padding=1))
+    t_fast = best_time(lambda: F.conv2d(mc.tensor(x), mc.tensor(w), padding=1))
+print(f"input {x.shape}, weights {w.shape}: loops {t_loop * 1e3:.1f} ms, "
+      f"im2col + GEMM {t_fast * 1e3:.1f} ms ({t_loop / t_fast:.0f}x faster)")
+assert t_fast < t_loop / 3, "im2col should be several times faster than the loops"
+
+# %% [markdown]
+# ## What we saw
+#
+# - A convolution is one small neuron applied at every position: few weights, shared everywhere.
+# - Output size: $\lfloor (H + 2p - d(K-1) - 1)/s \rfloor + 1$; padding 1 keeps a 3 x 3
+#   convolution's output the size of its input.
+# - im2col turns it into one matrix product; its backward pass is two more
+#   ($g\,\text{cols}^T$ and $W^T g$ followed by col2im).
+#
+# Next: **tutorial 3**, pooling, upsampling and skip connections: how a network labels every pixel.
