@@ -1,0 +1,216 @@
+"""Name the likely mistake behind a wrong gradient, from the student's array and the reference's.
+
+The checks, in order (the first that fits gives the phrase):
+  missing or NaN          the backward pass returned None for an input, or produced NaN/inf
+  a known wrong variant   per exercise, arrays computed here from the same inputs with a typical
+                          mistake (max-pool gradient sent to the LAST maximum, sigmoid's formula
+                          applied to x instead of s, the slope without g ...): equal -> named
+  wrong shape             a permutation of the right axes (transposed), an axis that should have
+                          been summed away (batch/broadcast sum missing), or summed one too many
+  constant ratio          got = c * expected everywhere: c = -1 wrong sign; c = N, 1/N, the number
+                          of elements, the learning rate ... (named from the case's constants)
+  same total              max-pool: the right total, on the wrong pixels
+  otherwise               how many values differ and the largest error.
+"""
+import itertools
+
+import numpy as np
+
+RTOL, ATOL = 1e-6, 1e-9
+
+
+def close(a, b):
+    return a is not None and b is not None and np.shape(a) == np.shape(b) and \
+        bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
+
+
+def diagnose(got, expected, what, constants=None, candidates=None, routing=False):
+    """One phrase that says what is wrong with `got` (the array `what`, e.g. "dL/dx").
+    routing: the op routes each gradient to chosen elements (max-pool): check the total."""
+    if got is None:
+        return f"{what} is missing (the backward pass returned None for it)"
+    got = np.asarray(got, dtype=np.float64)
+    if not np.all(np.isfinite(got)):
+        return f"{what} has NaN or inf values"
+    for phrase, variant in (candidates or {}).items():
+        if close(got, variant):
+            return f"{what} {phrase}"
+    if got.shape != expected.shape:
+        return f"{what} {shape_mistake(got, expected)}"
+    swapped = axes_mistake(got, expected)
+    if swapped:
+        return f"{what} {swapped}"
+    ratio = constant_ratio(got, expected)
+    if ratio is not None:
+        return f"{what} {factor_phrase(ratio, constants or {})}"
+    if routing and np.isclose(got.sum(), expected.sum(), rtol=1e-6):
+        return (f"{what} adds up to the right total but lands on the wrong pixels of the windows "
+                f"(each window's gradient goes to its first maximum)")
+    bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+    worst = np.unravel_index(int(np.argmax(np.abs(got - expected) * bad)), got.shape)
+    return (f"{what} differs in {int(bad.sum())} of {got.size} values (e.g. at "
+            f"{tuple(int(i) for i in worst)}: {got[worst]:.6g}, expected {expected[worst]:.6g})")
+
+
+def shape_mistake(got, expected):
+    gs, es = got.shape, expected.shape
+    if sorted(gs) == sorted(es):
+        for perm in itertools.permutations(range(expected.ndim)):
+            if expected.transpose(perm).shape == gs and close(got, expected.transpose(perm)):
+                return transposed_phrase(perm, gs, es)
+    for axes in _axis_subsets(got.ndim):
+        summed = got.sum(axis=axes)
+        if summed.size == expected.size and close(summed.reshape(es), expected):
+            return (f"is missing the sum over {_axes_words(axes)}: shape {gs}, expected {es} "
+                    f"(it holds one gradient per {'sample' if 0 in axes else 'copy'}; a gradient "
+                    f"is summed over every axis the input was broadcast or repeated along)")
+    for axes in _axis_subsets(expected.ndim):
+        summed = expected.sum(axis=axes)
+        if summed.size == got.size and close(got.reshape(summed.shape), summed):
+            return (f"was summed over {_axes_words(axes)} as well: shape {gs}, expected {es} "
+                    f"(keep that axis: the input has it)")
+    if got.size == expected.size and close(got.reshape(es), expected):
+        return f"has the right values in the wrong shape {gs}, expected {es}"
+    return f"has the wrong shape {gs}, expected {es} (the shape of the input it belongs to)"
+
+
+def axes_mistake(got, expected):
+    """Same shape, but equal to the reference with two equal-sized axes swapped or flipped."""
+    for perm in itertools.permutations(range(expected.ndim)):
+        if list(perm) != sorted(perm) and expected.transpose(perm).shape == got.shape \
+                and close(got, expected.transpose(perm)):
+            return transposed_phrase(perm, got.shape, expected.shape)
+    if expected.ndim == 4 and close(got, expected[:, :, ::-1, ::-1]):
+        return ("is the right kernel gradient flipped in both spatial axes (a true convolution "
+                "instead of the cross-correlation the forward pass computes)")
+    return None
+
+
+def transposed_phrase(perm, got_shape, expected_shape):
+    n = len(perm)
+    if n >= 2 and list(perm) == list(range(n - 2)) + [n - 1, n - 2]:
+        return (f"is transposed (rows and columns swapped: shape {got_shape}, expected "
+                f"{expected_shape}); check the order in the products, e.g. g @ b^T vs b @ g^T")
+    return f"has its axes in the wrong order (the reference's axes in the order {perm})"
+
+
+def constant_ratio(got, expected):
+    """c when got == c * expected everywhere (and c != 1), else None."""
+    scale = np.abs(expected).max()
+    if scale == 0:
+        return None
+    nonzero = np.abs(expected) > 1e-8 * scale
+    ratios = got[nonzero] / expected[nonzero]
+    c = float(np.median(ratios))
+    if not np.allclose(ratios, c, rtol=1e-6, atol=1e-9) or abs(c - 1) < 1e-6:
+        return None
+    if not np.allclose(got[~nonzero], 0, atol=1e-9 * scale + ATOL):
+        return None
+    return c
+
+
+def factor_phrase(c, constants):
+    if abs(c) < 1e-9:
+        return "is zero everywhere"
+    sign = "has the wrong sign (it points uphill)" if c < 0 else ""
+    size = abs(c)
+    if abs(size - 1) < 1e-6:
+        return sign + ": it is exactly -1 times the right gradient"
+    named = {name: value for name, value in constants.items() if value not in (None, 0, 1)}
+    for name, value in named.items():
+        if np.isclose(size, value, rtol=1e-6):
+            words = (f"is {value:g} times too large, {name} ({value:g}): a division by it is "
+                     f"missing")
+            return f"{sign} and {words}" if sign else words
+        if np.isclose(size * value, 1, rtol=1e-6):
+            words = f"is {value:g} times too small, 1/({name}): divided by it once too often"
+            return f"{sign} and {words}" if sign else words
+    words = f"is off by a constant factor {size:.6g}"
+    return f"{sign} and {words}" if sign else words
+
+
+def _axis_subsets(ndim):
+    return [axes for k in range(1, ndim + 1) for axes in itertools.combinations(range(ndim), k)]
+
+
+def _axes_words(axes):
+    names = [f"axis {a}" + (" (the batch axis)" if a == 0 else "") for a in axes]
+    return " and ".join(names)
+
+
+# ---- the typical wrong variants of each exercise, computed from the case's inputs ----
+def candidates(name, case, expected):
+    """{phrase: wrong array} for exercise `name`; `expected` is the reference's outputs."""
+    x, g = case.get("x"), case.get("g")
+    if name == "relu_backward":
+        return {"is the slope alone: multiply it by the incoming gradient g":
+                (x > 0).astype(np.float64),
+                "is g unchanged: the slope of ReLU (1 where x > 0, 0 elsewhere) is missing": g,
+                "uses the slope where x < 0 (the mask is inverted)": g * (x < 0)}
+    if name == "sigmoid_backward":
+        s = expected["out"]
+        return {"is the slope alone: multiply it by the incoming gradient g": s * (1 - s),
+                "applies the formula to x instead of to s = sigmoid(x) (self.out)": g * x * (1 - x),
+                "uses s instead of s (1 - s)": g * s,
+                "is g unchanged: the slope of the sigmoid is missing": g}
+    if name == "max_pool2d_backward":
+        k, s, p = (case["settings"][key] for key in ("kernel_size", "stride", "padding"))
+        rules = {
+            "sends each window's gradient to the LAST maximum, not the first (row-major order, "
+            "as PyTorch; a strict > keeps the first)": _last_max,
+            "gives the full gradient to EVERY tied maximum (it must go to one of them: the "
+            "first)": _all_max,
+            "shares each window's gradient among its tied maxima (it goes to the first one "
+            "only)": _shared_max,
+            "spreads each window's gradient evenly over the window (that is average pooling)":
+            _even}
+        return {phrase: _route(x, g, k, s, p, rule) for phrase, rule in rules.items()}
+    if name == "upsample_nearest_backward":
+        SH, SW = _pair(case["settings"]["scale_factor"])
+        return {"takes one pixel of each SH x SW block instead of the sum of the block":
+                g[:, :, ::SH, ::SW]}
+    if name == "bce_backward" and "pos_weight" in case:
+        spread = {"mean": g / x.size, "sum": g, "none": g}[case["reduction"]]  # dL/dloss_i
+        return {"ignores pos_weight (the positive term's weight p)":
+                spread * (1 / (1 + np.exp(-x)) - case["t"])}
+    if name == "sgd_step":
+        return {"is zero: the parameter never changed. Update the array in place (param -= "
+                "...); `param = param - ...` only gives the name a new array":
+                np.zeros_like(expected["update"])}
+    return {}
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _route(x, g, k, s, p, rule):
+    """Max-pool backward with the window weights rule(window) (KH, KW), padded cells -inf."""
+    N, C, H, W = x.shape
+    xpad = np.full((N, C, H + 2 * p, W + 2 * p), -np.inf)
+    xpad[:, :, p:p + H, p:p + W] = x
+    gpad = np.zeros_like(xpad)
+    for n, c, i, j in np.ndindex(g.shape):
+        window = xpad[n, c, i * s:i * s + k, j * s:j * s + k]
+        gpad[n, c, i * s:i * s + k, j * s:j * s + k] += g[n, c, i, j] * rule(window)
+    return gpad[:, :, p:p + H, p:p + W]
+
+
+def _last_max(window):
+    flat = window.reshape(-1)
+    weights = np.zeros(flat.size)
+    weights[flat.size - 1 - int(np.argmax(flat[::-1]))] = 1
+    return weights.reshape(window.shape)
+
+
+def _all_max(window):
+    return (window == window.max()).astype(np.float64)
+
+
+def _shared_max(window):
+    ties = _all_max(window)
+    return ties / ties.sum()
+
+
+def _even(window):
+    return np.isfinite(window) / window.size

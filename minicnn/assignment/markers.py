@@ -1,0 +1,97 @@
+"""Solution markers: the comment lines that cut an exercise out of the library's own source.
+
+In minicnn's source, a body a student should write sits between two comment lines:
+
+        def backward(self, g):
+            # BEGIN SOLUTION relu_backward
+            return g * self.positive
+            # END SOLUTION
+
+They are comments, so the library runs the same with them. `parse` finds the blocks, and
+`render` writes the student's version of a file: a selected block becomes a stub at the marker's
+indentation, `raise NotImplementedError("exercise relu_backward: <the task>")`; an unselected
+block keeps its code; the marker lines themselves disappear. Blocks do not nest.
+"""
+import re
+from dataclasses import dataclass
+
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?P<name>.*)$")
+END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+WIDTH = 100  # the project's line length
+
+
+@dataclass
+class Block:
+    name: str       # the exercise, e.g. "relu_backward"
+    begin: int      # index of the BEGIN line (0-based)
+    end: int        # index of the END line
+    indent: str     # the BEGIN line's indentation, which the stub takes over
+
+
+def parse(text, where="<source>"):
+    """The marked blocks of a source text, in order; ValueError for a malformed marker."""
+    blocks, open_block = [], None
+    for number, line in enumerate(text.split("\n")):
+        begin = BEGIN.match(line)
+        if begin:
+            name = begin["name"].strip()
+            if open_block is not None:
+                raise ValueError(f"{where}:{number + 1}: BEGIN SOLUTION {name} inside the block "
+                                 f"{open_block.name} opened on line {open_block.begin + 1}; "
+                                 f"close it with # END SOLUTION first (blocks do not nest)")
+            if not NAME.match(name):
+                raise ValueError(f"{where}:{number + 1}: a solution marker needs an exercise name "
+                                 f"in lowercase_with_underscores, e.g. '# BEGIN SOLUTION "
+                                 f"relu_backward', got {line.strip()!r}")
+            open_block = Block(name, number, -1, begin["indent"])
+        elif END.match(line):
+            if open_block is None:
+                raise ValueError(f"{where}:{number + 1}: # END SOLUTION without a BEGIN SOLUTION "
+                                 f"before it")
+            open_block.end = number
+            blocks.append(open_block)
+            open_block = None
+    if open_block is not None:
+        raise ValueError(f"{where}:{open_block.begin + 1}: BEGIN SOLUTION {open_block.name} is "
+                         f"never closed; add # END SOLUTION after the block")
+    return blocks
+
+
+def render(text, stubs, where="<source>"):
+    """The student's version of `text`: every block whose name is in `stubs` (a dict name ->
+    the message of its NotImplementedError) becomes that stub; other blocks keep their code;
+    all marker lines are removed."""
+    lines = text.split("\n")
+    out, position = [], 0
+    for block in parse(text, where):
+        out += lines[position:block.begin]
+        if block.name in stubs:
+            out += stub_lines(block.indent, stubs[block.name])
+        else:
+            out += lines[block.begin + 1:block.end]
+        position = block.end + 1
+    out += lines[position:]
+    return "\n".join(out)
+
+
+def stub_lines(indent, message):
+    """`raise NotImplementedError("message")`, the message wrapped to the line length."""
+    first = f'{indent}raise NotImplementedError("{_escape(message)}")'
+    if len(first) <= WIDTH:
+        return [first]
+    inner = indent + " " * 4
+    pieces, current = [], ""
+    for word in message.split(" "):
+        if current and len(inner) + len(_escape(current + word)) + 3 > WIDTH:
+            pieces.append(current)
+            current = ""
+        current += word + " "
+    pieces.append(current[:-1])
+    body = [f'{inner}"{_escape(piece)}"' for piece in pieces]
+    body[-1] += ")"
+    return [f"{indent}raise NotImplementedError("] + body
+
+
+def _escape(text):
+    return text.replace("\\", "\\\\").replace('"', '\\"')
