@@ -61,9 +61,7 @@ def shape_mistake(got, expected):
     for axes in _axis_subsets(got.ndim):
         summed = got.sum(axis=axes)
         if summed.size == expected.size and close(summed.reshape(es), expected):
-            return (f"is missing the sum over {_axes_words(axes)}: shape {gs}, expected {es} "
-                    f"(it holds one gradient per {'sample' if 0 in axes else 'copy'}; a gradient "
-                    f"is summed over every axis the input was broadcast or repeated along)")
+            return f"is missing the sum over {_axes_words(axes)}: shape {gs}, expected {es}"
     for axes in _axis_subsets(expected.ndim):
         summed = expected.sum(axis=axes)
         if summed.size == got.size and close(got.reshape(summed.shape), summed):
@@ -116,16 +114,19 @@ def factor_phrase(c, constants):
     size = abs(c)
     if abs(size - 1) < 1e-6:
         return sign + ": it is exactly -1 times the right gradient"
-    named = {name: value for name, value in constants.items() if value not in (None, 0, 1)}
-    for name, value in named.items():
-        if np.isclose(size, value, rtol=1e-6):
-            words = (f"is {value:g} times too large, {name} ({value:g}): a division by it is "
-                     f"missing")
-            return f"{sign} and {words}" if sign else words
-        if np.isclose(size * value, 1, rtol=1e-6):
-            words = f"is {value:g} times too small, 1/({name}): divided by it once too often"
-            return f"{sign} and {words}" if sign else words
     words = f"is off by a constant factor {size:.6g}"
+    for name, v in constants.items():
+        if v in (None, 0, 1):
+            continue
+        if np.isclose(size, v, rtol=1e-6):        # an extra factor v
+            words = (f"is {v:g} times too large: a division by {name} ({v:g}) is missing" if v > 1
+                     else f"is {1 / v:g} times too small: it multiplies by {name} ({v:g}) twice")
+            break
+        if np.isclose(size * v, 1, rtol=1e-6):    # a missing factor v
+            words = (f"is {v:g} times too small: it divides by {name} ({v:g}) once too often"
+                     if v > 1 else f"is {1 / v:g} times too large: the factor {name} ({v:g}) "
+                                   f"is missing")
+            break
     return f"{sign} and {words}" if sign else words
 
 
@@ -140,7 +141,12 @@ def _axes_words(axes):
 
 # ---- the typical wrong variants of each exercise, computed from the case's inputs ----
 def candidates(name, case, expected):
-    """{phrase: wrong array} for exercise `name`; `expected` is the reference's outputs."""
+    """{output name: {phrase: wrong array}} for exercise `name`; `expected`: the reference's
+    outputs."""
+    return {"update" if name == "sgd_step" else "dx": variants(name, case, expected)}
+
+
+def variants(name, case, expected):
     x, g = case.get("x"), case.get("g")
     if name == "relu_backward":
         return {"is the slope alone: multiply it by the incoming gradient g":

@@ -261,9 +261,9 @@ CATALOGUE = [
              "broadcasting added (see unbroadcast), with a 1-D a a row and a 1-D b a column",
              matmul_cases, matmul_compute, matmul_gradcheck, {"da": "dL/da", "db": "dL/db"}),
     Exercise("conv2d_backward", "ops/conv.py", 20,
-             "return (dx, dw, db) given g = dL/dy (N, O, OH, OW): dw and db from g and the saved "
-             "self.cols (C*KH*KW, N*OH*OW) with one GEMM and one sum, dx by sending W^T g back "
-             "to the windows with col2im; db is None when there is no bias",
+             "return (dx, dw, db) given g = dL/dy (N, O, OH, OW) and the saved self.x, self.w: "
+             "dw = g cols^T with cols = im2col(x), db = g summed over all axes but the channel "
+             "axis (None without a bias), dx = col2im(W^T g)",
              conv2d_cases, conv2d_compute, conv2d_gradcheck,
              {"dx": "dL/dx", "dw": "dL/dw", "db": "dL/db"}),
     Exercise("max_pool2d_backward", "ops/pool.py", 15,

@@ -121,69 +121,67 @@ def score(exercise, work, timeout):
     with np.load(work / f"{exercise.name}.npz") as saved:
         arrays = dict(saved)
     cases = cases_of(exercise)
-    problems, errors, passed = [], [], 0
+    failures, passed = [], 0          # failures: (case label, [phrases]) in case order
     for i, (case, result) in enumerate(zip(cases, report["cases"])):
         if not result["ok"]:
-            errors.append((result["error"], case["label"]))
+            failures.append((case["label"], [crash_phrase(result["error"])], result["error"]))
             continue
         expected = {k: np.asarray(v) for k, v in exercise.compute(reference, case).items()
                     if v is not None}
+        variants = dx.candidates(exercise.name, case, expected)
         wrong = []
         for key, want in expected.items():
             got = arrays.get(f"{i}.{key}")
-            if dx.close(got, want):
-                continue
-            what = exercise.what.get(key, "the forward output (not part of the exercise)")
-            wrong.append(dx.diagnose(got, want, what, case.get("constants"),
-                                     dx.candidates(exercise.name, case, expected).get(key)
-                                     if key != "out" else None,
-                                     routing=exercise.name == "max_pool2d_backward"))
+            if not dx.close(got, want):
+                what = exercise.what.get(key, "the forward output (not part of the exercise)")
+                wrong.append(dx.diagnose(got, want, what, case.get("constants"),
+                                         variants.get(key), exercise.name == "max_pool2d_backward"))
         if wrong:
-            problems.append((wrong, case["label"]))
+            failures.append((case["label"], wrong, None))
         else:
             passed += 1
     units = len(cases) + (exercise.gradcheck is not None)
     gradcheck = report.get("gradcheck")
     if gradcheck == "passed":
         passed += 1
-    elif gradcheck is not None and not errors and not problems:
-        problems.append(([f"gradcheck fails: {gradcheck['message']}"], "gradcheck"))
+    elif gradcheck is not None and not failures:
+        failures.append(("gradcheck", [f"the gradient check fails: {gradcheck['message']}"], None))
     row["earned"] = exercise.points * passed // units
-    row["status"], row["diagnosis"] = verdict(errors, problems, len(cases))
+    row["status"], row["diagnosis"] = verdict(failures, len(cases))
     return row
 
 
-def verdict(errors, problems, n_cases):
-    if not errors and not problems:
+def crash_phrase(error):
+    where = f" at {error['where']}" if error["where"] else ""
+    return f"crashes with {error['type']}: {error['message']}{where}"
+
+
+def verdict(failures, n_cases):
+    """(status, diagnosis): the first failing case's mistakes, and how many cases fail."""
+    if not failures:
         return "pass", ""
-    if errors and all(e["type"] == "NotImplementedError" for e, _ in errors) \
-            and len(errors) == n_cases:
-        error = errors[0][0]
-        where = f" at {error['where']}" if error["where"] else ""
+    errors = [error for _, _, error in failures if error is not None]
+    if len(errors) == n_cases and all(e["type"] == "NotImplementedError" for e in errors):
+        where = f" at {errors[0]['where']}" if errors[0]["where"] else ""
         return "not implemented", f"still the stub (NotImplementedError{where})"
-    phrases = []
-    for error, label in errors:
-        where = f" at {error['where']}" if error["where"] else ""
-        phrases.append(f"crashes with {error['type']}: {error['message']}{where} ({label})")
-    for wrong, label in problems:
-        phrases += [f"{phrase} ({label})" for phrase in wrong]
-    unique = list(dict.fromkeys(phrases))
-    more = f" [+{len(unique) - 2} more]" if len(unique) > 2 else ""
-    status = "crash" if errors and not problems else "FAIL"
-    return status, "; ".join(unique[:2]) + more
+    label, phrases, _ = failures[0]
+    text = "; ".join(list(dict.fromkeys(phrases))[:2]) + f" (case: {label})"
+    if len(failures) > 1:
+        text += f"; {len(failures)} of {n_cases} cases fail"
+    return ("crash" if len(errors) == len(failures) else "FAIL"), text
 
 
 def print_table(rows, root, out):
     print(f"Grading the minicnn in {root}", file=out)
     width = max(len(r["name"]) for r in rows) + 2
-    head = f"{'exercise':<{width}}{'points':>7}  {'status':<16}"
+    head = f"{'exercise':<{width}}{'points':>7}  {'status':<17}"
     print(head + "diagnosis", file=out)
     print("-" * 100, file=out)
     for r in rows:
         text = r["diagnosis"] or "-"
         lines = textwrap.wrap(text, max(40, 100 - len(head))) or [""]
         print(f"{r['name']:<{width}}{str(r['earned']) + '/' + str(r['points']):>7}  "
-              f"{r['status']:<16}{lines[0]}", file=out)
+              f"{r['status']:<17}{lines[0]}", file=out)
         for line in lines[1:]:
             print(" " * len(head) + line, file=out)
     print("-" * 100, file=out)

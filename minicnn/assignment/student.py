@@ -27,7 +27,7 @@ def make(outdir, only=None, force=False):
     """Write the student copy to outdir; return its path.
 
     only: exercise names to stub (default: all; [] stubs none). force: write into a
-    non-empty outdir (files of the copy are replaced, others are left alone)."""
+    non-empty outdir (the copy's own files are replaced, other files are left alone)."""
     chosen = select(only)
     out = Path(outdir)
     if out.exists() and not out.is_dir():
@@ -35,6 +35,10 @@ def make(outdir, only=None, force=False):
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} is not empty; choose a new OUTDIR or pass --force to "
                               f"write into it")
+    if force:   # what an earlier make wrote here: the package and the public tests
+        shutil.rmtree(out / "minicnn", ignore_errors=True)
+        for e in CATALOGUE:
+            (out / "tests" / f"test_{e.name}.py").unlink(missing_ok=True)
     stubs = {e.name: f"exercise {e.name}: {e.task}" for e in chosen}
     found = copy_package(PACKAGE, out / "minicnn", stubs, {e.name: e.file for e in chosen})
     missing = [e.name for e in CATALOGUE if e.name not in found]

@@ -1,0 +1,303 @@
+"""The course-assignment kit: solution markers, the student copy, the grader and its diagnoses.
+
+Mistakes are planted the way a student would make them: write a student copy, replace the stub
+of one exercise with wrong code, grade it, and check that the score table names the mistake.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import cli
+from minicnn.assignment import diagnose, markers
+from minicnn.assignment.exercises import CATALOGUE, select
+from minicnn.assignment.grader import grade
+from minicnn.assignment.student import make
+
+PACKAGE = Path(minicnn.__file__).parent
+STUB = re.compile(r"(?P<indent> *)raise NotImplementedError\(\n?(\s*\"[^\n]*\"\)?\n?)+")
+
+
+def plant(out, exercise, code, file=None):
+    """A student copy of `exercise` whose stub is replaced by `code` (at the stub's indentation)."""
+    make(out, only=[exercise])
+    path = out / "minicnn" / (file or select([exercise])[0].file)
+    text = path.read_text()
+    stub = [m for m in STUB.finditer(text) if f"exercise {exercise}:" in m.group(0)]
+    assert len(stub) == 1
+    indent = stub[0]["indent"]
+    body = "".join(indent + line + "\n" for line in code.strip("\n").split("\n"))
+    path.write_text(text[:stub[0].start()] + body + text[stub[0].end():])
+    return out
+
+
+def graded(out, capsys, **kwargs):
+    status = grade(out, **kwargs)
+    return status, " ".join(capsys.readouterr().out.split())   # one line: wrapping undone
+
+
+def marked_blocks():
+    """(file relative to the package, Block, the block's code lines) for the whole source."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = path.read_text().split("\n")
+        for block in markers.parse("\n".join(lines), str(path)):
+            yield path.relative_to(PACKAGE), block, lines[block.begin + 1:block.end]
+
+
+# ---- markers ----
+def test_every_exercise_has_its_block_and_every_block_its_exercise():
+    graded_files = {(b.name, f.as_posix()) for f, b, _ in marked_blocks()}
+    names = {e.name for e in CATALOGUE}
+    assert {name for name, _ in graded_files} == names
+    for exercise in CATALOGUE:
+        assert (exercise.name, exercise.file) in graded_files, exercise.name
+    required = {"matmul_backward", "relu_backward", "sigmoid_backward", "conv2d_backward",
+                "max_pool2d_backward", "upsample_nearest_backward", "bce_backward", "sgd_step"}
+    assert required <= names
+
+
+def test_render_stubs_selected_blocks_and_removes_every_marker():
+    text = ("def f(x):\n    # BEGIN SOLUTION twice\n    return 2 * x\n    # END SOLUTION\n\n"
+            "def g(x):\n    # BEGIN SOLUTION square\n    y = x * x\n    return y\n"
+            "    # END SOLUTION\n")
+    message = "exercise twice: " + "return two times x, " * 8 + "as \"twice\" says"
+    rendered = markers.render(text, {"twice": message})
+    assert "SOLUTION" not in rendered and "2 * x" not in rendered and "y = x * x" in rendered
+    assert max(len(line) for line in rendered.split("\n")) <= 100
+    namespace = {}
+    exec(compile(rendered, "rendered", "exec"), namespace)
+    assert namespace["g"](3) == 9
+    with pytest.raises(NotImplementedError) as error:
+        namespace["f"](1)
+    assert str(error.value) == message
+    assert markers.render(text, {}) == text.replace("    # BEGIN SOLUTION twice\n", "").replace(
+        "    # BEGIN SOLUTION square\n", "").replace("    # END SOLUTION\n", "")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("# BEGIN SOLUTION a\n# BEGIN SOLUTION b\n# END SOLUTION\n", "do not nest"),
+    ("x = 1\n# END SOLUTION\n", "without a BEGIN"),
+    ("# BEGIN SOLUTION a\nx = 1\n", "never closed"),
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "needs an exercise name"),
+])
+def test_malformed_markers_are_refused(text, words):
+    with pytest.raises(ValueError, match=words):
+        markers.parse(text, "f.py")
+
+
+# ---- the student copy ----
+@pytest.fixture(scope="module")
+def student_copy(tmp_path_factory):
+    return make(tmp_path_factory.mktemp("kit") / "student")
+
+
+def test_student_copy_holds_no_answers(student_copy):
+    copy = "\n".join(p.read_text() for p in (student_copy / "minicnn").rglob("*.py"))
+    assert "BEGIN SOLUTION" not in copy and "END SOLUTION" not in copy
+    assert not list(student_copy.rglob("__pycache__")) and not list(student_copy.rglob("*.pyc"))
+    assert not (student_copy / "minicnn" / "assignment").exists()
+    # a line of a solution is an answer unless the library also has it outside every block
+    outside = set()
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        lines = text.split("\n")
+        inside = {k for b in markers.parse(text) for k in range(b.begin, b.end + 1)}
+        outside |= {line.strip() for k, line in enumerate(lines) if k not in inside}
+    answers = {line.strip() for _, _, body in marked_blocks() for line in body
+               if line.strip() and not line.strip().startswith(("#", '"""'))} - outside
+    assert len(answers) > 40
+    present = [line for line in answers if line in copy]
+    assert not present, present
+    for distinctive in ["g * self.positive", "self.out * (1 - self.out)",
+                        "g * (self.winner == k)",
+                        "self.w * s - self.p * self.t", "param -= self.lr * grad",
+                        "xp.argmax(window)", "dx[:, :, i // SH, j // SW] += g[:, :, i, j]"]:
+        assert distinctive not in copy
+        assert distinctive in "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+
+
+def test_student_copy_imports_and_its_exercises_raise(student_copy, capsys):
+    # grading runs the copy in its own process: every exercise stops at its stub
+    status, table = graded(student_copy, capsys)
+    assert status == 1
+    assert table.count("not implemented") == len(CATALOGUE)
+    assert "0/95 0 of 9 exercises pass" in table
+    assert "still the stub (NotImplementedError at minicnn/ops/activation.py:" in table
+    message = subprocess.run(
+        [sys.executable, "-c", "import minicnn as mc, minicnn.functional as F;"
+         "x = mc.tensor([1.0, -1.0], requires_grad=True); F.relu(x).sum().backward()"],
+        cwd=student_copy, env={**os.environ, "PYTHONPATH": str(student_copy)},
+        capture_output=True, text=True)
+    assert "NotImplementedError: exercise relu_backward: return dL/dx" in message.stderr
+
+
+def test_public_tests_fail_on_stubs_and_pass_on_the_reference(student_copy, tmp_path):
+    """The public tests of the copy fail on its stubs; moved next to a complete copy, they pass."""
+    run = lambda folder: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests"],
+        cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    failing = run(student_copy)
+    assert failing.returncode == 1 and "NotImplementedError" in failing.stdout
+    complete = make(tmp_path / "complete", only=[])
+    for test in (student_copy / "tests").iterdir():
+        (complete / "tests" / test.name).write_text(test.read_text())
+    passing = run(complete)
+    assert passing.returncode == 0 and " passed" in passing.stdout, passing.stdout[-2000:]
+
+
+def test_readme_lists_the_exercises(student_copy):
+    readme = (student_copy / "README.md").read_text()
+    for exercise in CATALOGUE:
+        assert f"`{exercise.name}`" in readme and exercise.file in readme
+
+
+def test_make_refuses_a_non_empty_folder_and_unknown_names(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        make(tmp_path)
+    make(tmp_path, only=["relu_backward"], force=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="unknown exercise relu_backwards"):
+        make(tmp_path / "new", only=["relu_backwards"])
+
+
+# ---- grading ----
+def test_grading_the_repository_scores_full_marks(capsys):
+    status, table = graded(PACKAGE.parent, capsys)
+    assert status == 0, table
+    assert "95/95 9 of 9 exercises pass" in table and "FAIL" not in table
+
+
+# Each planted mistake: (exercise, wrong code in place of the stub, words the diagnosis must say)
+CONV_DX_DW = """
+x, w = self.inputs[0].data, self.inputs[1].data
+cols = im2col(x, w.shape[2:], self.stride, self.padding, self.dilation, g.shape[2:])
+dw = (channel_rows(g) @ cols.T).reshape(w.shape)
+dx = conv2d_input_grad(g, w, x.shape, self.stride, self.padding, self.dilation)"""
+MISTAKES = {
+    "relu wrong sign": ("relu_backward", "return -g * self.positive",
+                        "dL/dx has the wrong sign"),
+    "matmul transposed": ("matmul_backward",
+                          "return self.b @ xp.swapaxes(g, -1, -2), xp.swapaxes(self.a, -1, -2) @ g",
+                          "dL/da is transposed"),
+    "conv bias without batch sum": ("conv2d_backward", CONV_DX_DW + """
+return dx, dw, g.sum(axis=(2, 3))""", "dL/db is missing the sum over axis 0 (the batch axis): shape (2, 4), "
+                      "expected (4,)"),
+    "conv weight divided by N": ("conv2d_backward", CONV_DX_DW + """
+return dx, dw / g.shape[0], g.sum(axis=(0, 2, 3))""", "dL/dw is 2 times too small: it divides by the batch "
+                                         "size N (2) once too often"),
+    "bce mean without 1/N": ("bce_backward", """
+s = activation.Sigmoid().forward(self.x)
+return g * (self.w * s - self.p * self.t), None, None""",
+                             "dL/dlogits is 32 times too large: a division by the number of "
+                             "elements (32) is missing"),
+    "max-pool to the last max": ("max_pool2d_backward", """
+xp = get_array_module(g)
+x = pad_spatial(self.inputs[0].data, self.padding, -float("inf"))
+g_padded = xp.zeros(self.padded_shape, dtype=g.dtype)
+best = window_view(x, 0, 0, self.out_size, self.stride)
+for i, j in self.offsets():
+    best = xp.maximum(best, window_view(x, i, j, self.out_size, self.stride))
+taken = xp.zeros(g.shape, dtype=bool)
+for i, j in reversed(self.offsets()):
+    wins = (window_view(x, i, j, self.out_size, self.stride) == best) & ~taken
+    taken |= wins
+    window_view(g_padded, i, j, self.out_size, self.stride)[...] += g * wins
+return self.unpad(g_padded)""", "dL/dx sends each window's gradient to the LAST maximum"),
+    "max-pool spread evenly": ("max_pool2d_backward", """
+g_padded = get_array_module(g).zeros(self.padded_shape, dtype=g.dtype)
+for i, j in self.offsets():
+    window_view(g_padded, i, j, self.out_size, self.stride)[...] += g / len(self.offsets())
+return self.unpad(g_padded)""", "spreads each window's gradient evenly"),
+    "sigmoid of x": ("sigmoid_backward", "x = self.inputs[0].data\nreturn g * x * (1 - x)",
+                     "applies the formula to x instead of to s = sigmoid(x)"),
+    "sgd rebinds param": ("sgd_step", "param = param - self.lr * grad",
+                          "the parameter never changed. Update the array in place"),
+    "upsample averages": ("upsample_nearest_backward", """
+SH, SW = self.scale
+N, C, OH, OW = g.shape
+return g.reshape(N, C, OH // SH, SH, OW // SW, SW).mean(axis=(3, 5))""",
+                          "dL/dx is 4 times too small: it divides by the block size SH*SW (4)"),
+    "crash": ("relu_backward", "return g * self.positiv",
+              "crashes with AttributeError: 'ReLU' object has no attribute 'positiv' at "
+              "minicnn/ops/activation.py:15"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_planted_mistakes_are_diagnosed(mistake, tmp_path, capsys):
+    exercise, code, words = MISTAKES[mistake]
+    status, table = graded(plant(tmp_path / "student", exercise, code), capsys)
+    assert status == 1
+    row = table[table.index(exercise):]
+    assert words in row, table
+    assert ("crash" if mistake == "crash" else "FAIL") in row.split()[:4]
+
+
+def test_partial_credit_counts_the_cases_that_pass(tmp_path, capsys):
+    # the last-maximum mistake is right where no window has a tie (1 case + the gradcheck)
+    exercise, code, _ = MISTAKES["max-pool to the last max"]
+    _, table = graded(plant(tmp_path / "student", exercise, code), capsys)
+    assert "max_pool2d_backward 6/15 FAIL" in table and "3 of 4 cases fail" in table
+
+
+def test_a_dying_or_hanging_student_process_is_charged_to_its_exercise(tmp_path, capsys):
+    out = make(tmp_path / "student", only=["relu_backward", "sigmoid_backward"])
+    activation = out / "minicnn" / "ops" / "activation.py"
+    text = activation.read_text()
+    stubs = [m for m in STUB.finditer(text)]
+    dying = text[:stubs[0].start()] + "        import os\n        os._exit(3)\n" + \
+        text[stubs[0].end():stubs[1].start()] + "        return g * self.out * (1 - self.out)\n" \
+        + text[stubs[1].end():]
+    activation.write_text(dying)
+    status, table = graded(out, capsys)
+    assert status == 1
+    assert "relu_backward 0/5 crash the student's process died in this exercise" in table
+    assert "sigmoid_backward 5/5 pass" in table
+    activation.write_text(dying.replace("import os\n        os._exit(3)", "while True:\n"
+                                        "            pass"))
+    status, table = graded(out, capsys, timeout=1)
+    assert "relu_backward 0/5 timeout did not finish within 1 s" in table
+    assert "sigmoid_backward 5/5 pass" in table
+
+
+def test_grade_needs_a_minicnn_package(tmp_path, capsys):
+    assert grade(tmp_path) == 2
+    assert "holds no minicnn package" in capsys.readouterr().err
+
+
+# ---- the diagnosis on its own ----
+@pytest.mark.parametrize("got, words", [
+    (lambda r: -r, "has the wrong sign"),
+    (lambda r: 2 * r, "is off by a constant factor 2"),
+    (lambda r: 6 * r, "is 6 times too large: a division by the batch size N (6) is missing"),
+    (lambda r: r.T, "is transposed"),
+    (lambda r: np.stack([r / 3] * 3), "is missing the sum over axis 0 (the batch axis)"),
+    (lambda r: r[:, :2], "has the wrong shape (4, 2), expected (4, 5)"),
+    (lambda r: None, "is missing (the backward pass returned None for it)"),
+    (lambda r: r + np.eye(4, 5), "differs in 4 of 20 values"),
+])
+def test_diagnose_names_the_mistake(got, words):
+    reference = np.random.default_rng(0).standard_normal((4, 5))
+    phrase = diagnose.diagnose(got(reference), reference, "dL/dx", {"the batch size N": 6})
+    assert phrase.startswith("dL/dx ") and words in phrase
+
+
+# ---- the command line ----
+def test_cli_make_and_grade(tmp_path, capsys):
+    out = tmp_path / "kit"
+    assert cli.main(["assignment", "make", str(out), "--only", "relu_backward,sgd_step"]) == 0
+    assert sorted(p.name for p in (out / "tests").glob("test_*.py")) == [
+        "test_relu_backward.py", "test_sgd_step.py"]
+    assert cli.main(["assignment", "make", str(out)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert cli.main(["assignment", "make", str(out), "--only", "relu_backward", "--force"]) == 0
+    assert cli.main(["assignment", "grade", str(out)]) == 1
+    table = " ".join(capsys.readouterr().out.split())
+    assert "relu_backward 0/5 not implemented" in table and "sgd_step" not in table
+    assert cli.main(["assignment", "grade", str(tmp_path / "nowhere")]) == 2
