@@ -138,14 +138,16 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def table(cases, results, meta, reps, full, device, torch_note):
+def table(cases, results, meta, reps, full, device, torch_note, load=None):
     libs = list(results)
     mc_meta, t_meta = meta.get("minicnn", {}), meta.get("PyTorch", {})
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                           "MKL_NUM_THREADS") if k in os.environ}
     lines = [
         f"- date: {datetime.date.today().isoformat()}; CPU: {cpu_name()} ({os.cpu_count()} "
-        f"logical cores); device: {device}",
+        f"logical cores, {len(os.sched_getaffinity(0))} usable); device: {device}"
+        + (f"; 1-min load average {load[0]:.1f} before the runs, {load[1]:.1f} after (the "
+           f"runs themselves add up to the thread count)" if load else ""),
         f"- python {platform.python_version()}, numpy {mc_meta.get('numpy', '?')}, "
         f"minicnn {mc_meta.get('minicnn', '?')}, "
         + (f"torch {t_meta.get('torch', '?')} ({t_meta.get('torch_threads', '?')} threads)"
@@ -205,8 +207,10 @@ def main(argv=None):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
+    load_before = os.getloadavg()[0]
     results, meta = measure(cases, libraries, reps, full, args.device, args.timeout, log)
-    text = table(cases, results, meta, reps, full, args.device, torch_note)
+    text = table(cases, results, meta, reps, full, args.device, torch_note,
+                 (load_before, os.getloadavg()[0]))
     print(text)
     if args.out:
         Path(args.out).write_text(text)
