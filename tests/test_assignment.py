@@ -185,12 +185,12 @@ MISTAKES = {
     "matmul transposed": ("matmul_backward",
                           "return self.b @ xp.swapaxes(g, -1, -2), xp.swapaxes(self.a, -1, -2) @ g",
                           "dL/da is transposed"),
-    "conv bias without batch sum": ("conv2d_backward", CONV_DX_DW + """
-return dx, dw, g.sum(axis=(2, 3))""", "dL/db is missing the sum over axis 0 (the batch axis): shape (2, 4), "
-                      "expected (4,)"),
-    "conv weight divided by N": ("conv2d_backward", CONV_DX_DW + """
-return dx, dw / g.shape[0], g.sum(axis=(0, 2, 3))""", "dL/dw is 2 times too small: it divides by the batch "
-                                         "size N (2) once too often"),
+    "conv bias without batch sum": (
+        "conv2d_backward", CONV_DX_DW + "\nreturn dx, dw, g.sum(axis=(2, 3))",
+        "dL/db is missing the sum over axis 0 (the batch axis): shape (2, 4), expected (4,)"),
+    "conv weight divided by N": (
+        "conv2d_backward", CONV_DX_DW + "\nreturn dx, dw / g.shape[0], g.sum(axis=(0, 2, 3))",
+        "dL/dw is 2 times too small: it divides by the batch size N (2) once too often"),
     "bce mean without 1/N": ("bce_backward", """
 s = activation.Sigmoid().forward(self.x)
 return g * (self.w * s - self.p * self.t), None, None""",

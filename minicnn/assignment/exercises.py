@@ -226,7 +226,8 @@ def bce_gradcheck(mc, rng):
 
 # ---- SGD ----
 def sgd_cases(rng):
-    settings = [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.05, momentum=0.9, nesterov=True),
+    settings = [dict(lr=0.1), dict(lr=0.1, momentum=0.9),
+                dict(lr=0.05, momentum=0.9, nesterov=True),
                 dict(lr=0.1, momentum=0.5, dampening=0.1, weight_decay=0.01)]
     return [{"label": "SGD(" + ", ".join(f"{k}={v}" for k, v in s.items()) + ")",
              "p": _normal(rng, 3, 4), "grads": _normal(rng, 3, 3, 4), "settings": s,

@@ -9,7 +9,7 @@ In minicnn's source, a body a student should write sits between two comment line
 
 They are comments, so the library runs the same with them. `parse` finds the blocks, and
 `render` writes the student's version of a file: a selected block becomes a stub at the marker's
-indentation, `raise NotImplementedError("exercise relu_backward: <the task>")`; an unselected
+indentation that raises NotImplementedError("exercise relu_backward: <the task>"); an unselected
 block keeps its code; the marker lines themselves disappear. Blocks do not nest.
 """
 import re
@@ -19,6 +19,7 @@ BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?P<name>.*)$")
 END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 WIDTH = 100  # the project's line length
+RAISE = f"raise {NotImplementedError.__name__}("  # the stub's first words
 
 
 @dataclass
@@ -76,8 +77,8 @@ def render(text, stubs, where="<source>"):
 
 
 def stub_lines(indent, message):
-    """`raise NotImplementedError("message")`, the message wrapped to the line length."""
-    first = f'{indent}raise NotImplementedError("{_escape(message)}")'
+    """The stub's lines: raising NotImplementedError(message), wrapped to the line length."""
+    first = f'{indent}{RAISE}"{_escape(message)}")'
     if len(first) <= WIDTH:
         return [first]
     inner = indent + " " * 4
@@ -90,7 +91,7 @@ def stub_lines(indent, message):
     pieces.append(current[:-1])
     body = [f'{inner}"{_escape(piece)}"' for piece in pieces]
     body[-1] += ")"
-    return [f"{indent}raise NotImplementedError("] + body
+    return [f"{indent}{RAISE}"] + body
 
 
 def _escape(text):

@@ -15,7 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.pop(0)  # this script's folder is not a place to import minicnn from
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # this script's folder is not a place to import minicnn from
 
 import numpy as np  # noqa: E402
 

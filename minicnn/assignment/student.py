@@ -94,9 +94,10 @@ def readme(chosen):
              "that now raises `NotImplementedError` with the task in its message. Write them, "
              "and the engine trains a U-Net again.", "",
              "## What to do", "",
-             "1. Open the file, find the `raise NotImplementedError(\"exercise ...\")` and replace "
-             "it with your code. Read the module's docstring and the forward pass next to it "
-             "first: they give the notation, the shapes and what was saved for you on `self`.",
+             "1. Open the file, find the stub that raises `NotImplementedError(\"exercise "
+             "...\")` and replace it with your code. Read the module's docstring and the "
+             "forward pass next to it first: they give the notation, the shapes and what was "
+             "saved for you on `self`.",
              "2. Check yourself with the public tests (numerical gradient checks):", "",
              "       python -m pytest tests -q", "",
              "   (from this folder; `tests/conftest.py` puts this copy first on the import path. "
