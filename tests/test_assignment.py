@@ -266,6 +266,13 @@ def test_a_dying_or_hanging_student_process_is_charged_to_its_exercise(tmp_path,
     assert "sigmoid_backward 5/5 pass" in table
 
 
+def test_a_copy_that_does_not_import_fails_every_exercise(tmp_path, capsys):
+    out = plant(tmp_path / "student", "relu_backward", "return g *")
+    status, table = graded(out, capsys)
+    assert status == 1
+    assert "relu_backward 0/5 crash the package does not import: SyntaxError" in table
+
+
 def test_grade_needs_a_minicnn_package(tmp_path, capsys):
     assert grade(tmp_path) == 2
     assert "holds no minicnn package" in capsys.readouterr().err

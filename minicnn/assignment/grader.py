@@ -70,7 +70,7 @@ def assigned(root):
 
 def run_student(root, work, names, timeout):
     """Run runner.py in the student's process until every exercise has a result; return an
-    error message if the process imported minicnn from somewhere else."""
+    error message if the process imported minicnn from somewhere else than root."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", MPLBACKEND="Agg")
@@ -84,10 +84,12 @@ def run_student(root, work, names, timeout):
         except subprocess.TimeoutExpired as expired:
             status, stderr = "timeout", expired.stderr or ""
         identity = work / "student.json"
-        if not identity.is_file():
+        if not identity.is_file():   # a student's syntax error, say: every exercise fails
             lines = (stderr.decode() if isinstance(stderr, bytes) else stderr).strip()
-            return ("the student's minicnn does not import: " +
-                    (lines.splitlines()[-1] if lines else f"exit status {status}"))
+            reason = lines.splitlines()[-1] if lines else f"exit status {status}"
+            for name in pending:
+                (work / f"{name}.json").write_text(json.dumps({"import_error": reason}))
+            return None
         imported = Path(json.loads(identity.read_text())["minicnn"])
         if root not in imported.parents:
             return (f"the grading process imported minicnn from {imported}, not from {root}; "
@@ -95,9 +97,8 @@ def run_student(root, work, names, timeout):
         finished = [name for name in pending if (work / f"{name}.json").is_file()]
         pending = [name for name in pending if name not in finished]
         if pending:   # the process died or hung in pending[0]: charge it, run the rest again
-            reason = "timeout" if status == "timeout" else "died"
-            (work / f"{pending[0]}.json").write_text(json.dumps({"process": reason,
-                                                                 "status": str(status)}))
+            verdict = {"timeout": True} if status == "timeout" else {"died": status}
+            (work / f"{pending[0]}.json").write_text(json.dumps(verdict))
             pending = pending[1:]
     return None
 
@@ -108,20 +109,22 @@ def score(exercise, work, timeout):
 
     report = json.loads((work / f"{exercise.name}.json").read_text())
     row = {"name": exercise.name, "points": exercise.points, "earned": 0}
-    if "process" in report:
-        row["status"], row["diagnosis"] = ("timeout", f"did not finish within {timeout} s (an "
-                                           f"endless loop?)") if report["process"] == "timeout" \
-            else ("crash", f"the student's process died in this exercise (exit status "
-                           f"{report['status']})")
+    if "import_error" in report:
+        row["status"], row["diagnosis"] = "crash", (f"the package does not import: "
+                                                    f"{report['import_error']}")
         return row
-    if report.get("timeout"):
+    if "died" in report:
+        row["status"], row["diagnosis"] = "crash", (f"the student's process died in this "
+                                                    f"exercise (exit status {report['died']})")
+        return row
+    if report.get("timeout"):   # the runner's alarm, or the process hung
         row["status"], row["diagnosis"] = "timeout", (f"did not finish within {timeout} s (an "
                                                       f"endless loop?)")
         return row
     with np.load(work / f"{exercise.name}.npz") as saved:
         arrays = dict(saved)
     cases = cases_of(exercise)
-    failures, passed = [], 0          # failures: (case label, [phrases]) in case order
+    failures, passed = [], 0          # (case label, [phrases], error or None), in case order
     for i, (case, result) in enumerate(zip(cases, report["cases"])):
         if not result["ok"]:
             failures.append((case["label"], [crash_phrase(result["error"])], result["error"]))
