@@ -57,14 +57,16 @@ def build_parser():
     train.add_argument("--steps", type=positive_int, default=defaults.steps)
     train.add_argument("--batch", type=positive_int, default=defaults.batch)
     train.add_argument("--patch", type=positive_int, default=defaults.patch)
-    train.add_argument("--lr", type=float, default=0.0, help="learning rate (default: adam 1e-3, "
+    train.add_argument("--lr", type=float, default=0.0, help="learning rate (default: adam 3e-3, "
                        "sgd 0.05)")
     train.add_argument("--optimizer", choices=["adam", "sgd"], default=defaults.optimizer)
     train.add_argument("--val-fraction", type=fraction, default=0.25,
                        help="held-out share: of the images, or of the width of a single image")
     train.add_argument("--classes", type=int, default=0,
                        help="N >= 2: masks hold class indices 0..N-1 (default: foreground/background)")
-    train.add_argument("--dice", action="store_true", help="add the Dice loss to BCE")
+    train.add_argument("--loss", choices=["bce+dice", "bce"], default="bce+dice",
+                       help="binary loss: BCE-with-logits plus soft Dice (default), or BCE alone "
+                       "(with --classes N: cross-entropy)")
     train.add_argument("--base-channels", type=positive_int, default=16)
     train.add_argument("--depth", type=positive_int, default=3)
     train.add_argument("--val-every", type=positive_int, default=defaults.val_every)
@@ -126,7 +128,8 @@ def run_train(args):
     pipeline.prepare_output_folder(args.out, force=args.force, resume=bool(args.resume))
     pairs = read_pairs(args.images, args.masks, classes=args.classes or None)
     settings = TrainSettings(steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
-                             optimizer=args.optimizer, classes=args.classes, dice=args.dice,
+                             optimizer=args.optimizer, classes=args.classes,
+                             dice=args.loss == "bce+dice",
                              val_every=args.val_every, seed=args.seed, device=args.device)
     _, _, summary = pipeline.train_pairs(
         pairs, args.out, settings, {"base_channels": args.base_channels, "depth": args.depth},

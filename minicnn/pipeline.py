@@ -88,7 +88,7 @@ def demo_settings(quick=False, device="cpu"):
     """The demo's recipe: quick finishes in under a minute on 2 CPU cores."""
     if quick:
         return TrainSettings(steps=120, batch=4, patch=96, val_every=40, warmup_steps=10,
-                             device=device), {"base_channels": 8, "depth": 3}
+                             lr=5e-3, dice=True, device=device), {"base_channels": 8, "depth": 3}
     return TrainSettings(steps=400, batch=8, patch=128, val_every=50, device=device), {}
 
 

@@ -29,11 +29,11 @@ class TrainSettings:
     batch: int = 8
     patch: int = 128
     optimizer: str = "adam"           # "adam" or "sgd"
-    lr: float = 0.0                   # 0 means the optimizer's default: adam 1e-3, sgd 0.05
+    lr: float = 0.0                   # 0 means the recipe's default: adam 3e-3, sgd 0.05
     momentum: float = 0.9             # sgd only
     schedule: str = "cosine"          # "cosine" or "constant"
     warmup_steps: int = 20
-    dice: bool = False                # add the soft Dice loss to BCE (helps thin foreground)
+    dice: bool = True                 # add the soft Dice loss to BCE (counters class imbalance)
     classes: int = 0                  # 0: one foreground class (BCE); N >= 2: cross-entropy
     foreground_bias: float = 0.5      # probability that a patch is centred on foreground
     val_every: int = 50
@@ -42,7 +42,7 @@ class TrainSettings:
     device: str = "cpu"
 
     def learning_rate(self):
-        return self.lr or {"adam": 1e-3, "sgd": 0.05}[self.optimizer]
+        return self.lr or {"adam": 3e-3, "sgd": 0.05}[self.optimizer]
 
 
 class TrainingDiverged(RuntimeError):
@@ -211,8 +211,9 @@ class Trainer:
         start, elapsed_before = time.perf_counter(), (self.history[-1]["seconds"]
                                                       if self.history else 0.0)
         self.model.train()
-        bar = tqdm(total=s.steps, initial=self.step, disable=not progress, unit="step",
-                   dynamic_ncols=True)
+        bar = tqdm(total=s.steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=None if progress else True)    # None: no bar when not on a terminal
+        log_lines = progress and bar.disable              # then one line per validation instead
         try:
             while self.step < min(s.steps, until or s.steps):
                 loss = self.train_step()
@@ -220,6 +221,9 @@ class Trainer:
                 if self.step % s.val_every == 0 or self.step == s.steps:
                     row = self.validate(elapsed_before + time.perf_counter() - start)
                     bar.set_postfix(loss=f"{loss:.4f}", val_iou=f"{row['val_iou']:.3f}")
+                    if log_lines:
+                        print(f"step {self.step}/{s.steps}: loss {row['loss']:.4f}, validation "
+                              f"IoU {row['val_iou']:.3f}", flush=True)
                 else:
                     bar.set_postfix(loss=f"{loss:.4f}")
         except KeyboardInterrupt:
