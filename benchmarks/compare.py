@@ -138,6 +138,19 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def source_version():
+    """The commit of minicnn measured, and its uncommitted changes (results depend on them)."""
+    def git(*args):
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE.parent)
+        return done.stdout.rstrip() if done.returncode == 0 else ""
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "not a git checkout"
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "minicnn").splitlines()]
+    return f"commit {commit}" + (f" + uncommitted changes in {', '.join(changed)}"
+                                 if changed else "")
+
+
 def table(cases, results, meta, reps, full, device, torch_note, load=None):
     libs = list(results)
     mc_meta, t_meta = meta.get("minicnn", {}), meta.get("PyTorch", {})
@@ -149,7 +162,7 @@ def table(cases, results, meta, reps, full, device, torch_note, load=None):
         + (f"; 1-min load average {load[0]:.1f} before the runs, {load[1]:.1f} after (the "
            f"runs themselves add up to the thread count)" if load else ""),
         f"- python {platform.python_version()}, numpy {mc_meta.get('numpy', '?')}, "
-        f"minicnn {mc_meta.get('minicnn', '?')}, "
+        f"minicnn {mc_meta.get('minicnn', '?')} ({source_version()}), "
         + (f"torch {t_meta.get('torch', '?')} ({t_meta.get('torch_threads', '?')} threads)"
            if "PyTorch" in libs else f"PyTorch not run ({torch_note})"),
         f"- BLAS (numpy): {', '.join(mc_meta.get('blas', [])) or '?'}; thread "
