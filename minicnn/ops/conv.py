@@ -1,4 +1,4 @@
-"""2-D convolution and transposed convolution, as one matrix product each (im2col + GEMM).
+"""2-D convolution and transposed convolution, as matrix products (im2col + GEMM).
 
 Notation:
     N        batch size
@@ -27,8 +27,9 @@ Backward, from y = W cols (+ b):
     dL/db    = g summed over n, i, j
     dL/dcols = W^T g                          one GEMM  (C*KH*KW, O) @ (O, N*OH*OW)
     dL/dx    = col2im(dL/dcols): each column goes back to the window it came from, and where
-               windows overlap their contributions add up. (With stride 1 dL/dx is also a
-               convolution of g with the flipped kernel; conv2d_input_grad picks the cheaper.)
+               windows overlap their contributions add up. With stride 1, dL/dx is also a
+               convolution of g with the flipped kernel, which is how it is computed then
+               (see conv2d_input_grad).
 
 Transposed convolution is exactly that last step used as a forward pass: it maps (N,C_in,H,W)
 to (N,C_out,OH,OW), spreading each input pixel over a KH x KW patch of the output:
@@ -36,9 +37,20 @@ to (N,C_out,OH,OW), spreading each input pixel over a KH x KW patch of the outpu
     OH = (H - 1)s - 2p + d(KH-1) + output_padding + 1
 
 so its backward pass is an ordinary convolution (dL/dx = conv2d(g, w)), and both ops share the
-helpers `im2col` and `col2im` below.
+helpers below.
+
+How it runs fast (the same arithmetic, in another order). The whole matrix `cols` holds KH*KW
+copies of the input: for a 32-channel 256 x 256 batch of 4 that is 300 MB, written once and read
+back once by the GEMM, which makes memory the bottleneck. So `conv_gemm` and `conv_weight_grad`
+never build it whole: they walk over the images and over bands of a few output rows, and for
+each band fill a small `cols` (about 1 MB, `band_columns`) that stays in the CPU cache while one
+GEMM uses it and writes its rows of y in place. The bands are independent, so they run on all
+cores (minicnn/parallel.py). The forward pass keeps only x, not cols: the backward pass cuts the
+same bands out of x again, which costs one more copy but no memory. On the GPU there is one
+band: the whole batch, one big batched GEMM. `im2col` and `col2im` below are the whole-batch
+versions, the way to read (and test) what a band does.
 """
-from minicnn import backend
+from minicnn import backend, parallel
 from minicnn.backend import get_array_module
 from minicnn.tensor import Function
 
@@ -100,23 +112,96 @@ def channel_rows(a):
     return a.transpose(1, 0, 2, 3).reshape(C, N * H * W)
 
 
-def from_channel_rows(m, N, H, W):
-    """(C, N*H*W) -> (N, C, H, W), contiguous: the inverse of channel_rows."""
-    xp = get_array_module(m)
-    return xp.ascontiguousarray(m.reshape(-1, N, H, W).transpose(1, 0, 2, 3))
+def band_columns(x, band, kernel, stride, padding, dilation, OW):
+    """The im2col columns of one band: images n0:n1, output rows r0:r1 (band = (n0, n1, r0, r1)).
+
+    x (N,C,H,W) -> cols (n1-n0, C*KH*KW, (r1-r0)*OW), where cols[k] equals the columns
+    im2col(x[n0+k : n0+k+1])[:, r0*OW : r1*OW]. Only the input rows this band reads are copied
+    (with their zero padding) into a small per-thread scratch buffer, and the windows are cut
+    out of that; no padded copy of the whole image is made. cols is scratch too: use it before
+    the next call in the same thread."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    n0, n1, r0, r1 = band
+    (KH, KW), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    n, rows = n1 - n0, r1 - r0
+    if (KH, KW, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):      # a 1x1 window is the pixel itself
+        return x[n0:n1, :, r0:r1].reshape(n, C, rows * W)   # (n, C, rows*W), usually a view
+    top = r0 * sh - ph                          # the first padded-input row the band reads,
+    rows_in = (rows - 1) * sh + dh * (KH - 1) + 1   # in x's row numbers, and how many it reads
+    above = min(max(-top, 0), rows_in)          # that many of them lie above x (padding),
+    end = min(max(H - top, above), rows_in)     # rows above..end inside x, the rest below it
+    padded = parallel.scratch(xp, (n, C, rows_in, W + 2 * pw), x.dtype, "conv rows")
+    padded[:, :, above:end, pw:pw + W] = x[n0:n1, :, top + above:top + end]
+    padded[:, :, :above] = 0                                # zero padding above the image,
+    padded[:, :, end:] = 0                                  # below it,
+    padded[:, :, :, :pw] = 0                                # left and right of it
+    padded[:, :, :, pw + W:] = 0
+    # windows[m, c, kh, kw, i, j] = padded[m, c, i*s + kh*d, j*s + kw*d], as in im2col
+    step_n, step_c, step_h, step_w = padded.strides
+    windows = backend.as_strided(
+        padded, shape=(n, C, KH, KW, rows, OW),
+        strides=(step_n, step_c, dh * step_h, dw * step_w, sh * step_h, sw * step_w))
+    cols = parallel.scratch(xp, (n, C, KH, KW, rows, OW), x.dtype, "conv cols")
+    xp.copyto(cols, windows)                                # the one copy, row by row of x
+    return cols.reshape(n, C * KH * KW, rows * OW)          # (n, C*KH*KW, rows*OW)
+
+
+def conv_gemm(x, w_rows, b, kernel, stride, padding, dilation, out_size):
+    """y = a convolution of x with the weights w_rows (O, C*KH*KW), plus b (O,) if given,
+    computed band by band: y[n0:n1, :, r0:r1] = w_rows @ band_columns(x, band) (+ b).
+
+    x (N,C,H,W) -> y (N,O,OH,OW), out_size = (OH, OW). Each band's GEMM writes straight into
+    its rows of y (a view), so no (O, N*OH*OW) matrix has to be transposed afterwards."""
+    xp = get_array_module(x)
+    N, C = x.shape[:2]
+    O, K = w_rows.shape                                     # K = C*KH*KW
+    OH, OW = out_size
+    y = xp.empty((N, O, OH, OW), dtype=x.dtype)             # (N, O, OH, OW)
+
+    def one_band(band):
+        n0, n1, r0, r1 = band
+        cols = band_columns(x, band, kernel, stride, padding, dilation, OW)  # (n, K, rows*OW)
+        out = y[n0:n1, :, r0:r1].reshape(n1 - n0, O, (r1 - r0) * OW)  # a view into y
+        xp.matmul(w_rows, cols, out=out)                    # (O, K) @ (n, K, rows*OW)
+        if b is not None:
+            out += b[:, None]                               # the same bias for every pixel
+
+    parallel.run(one_band, parallel.tasks(xp, N, OH, K * OW * x.itemsize))
+    return y
+
+
+def conv_weight_grad(x, g, kernel, stride, padding, dilation):
+    """dL/dw as a matrix (O, C*KH*KW) = g cols^T, summed band by band over the images and rows.
+
+    x (N,C,H,W) the convolution's input, g (N,O,OH,OW) the gradient of its output; the windows
+    taken are the OH x OW ones that g covers."""
+    xp = get_array_module(x)
+    N, C = x.shape[:2]
+    O, OH, OW = g.shape[1:]
+
+    def one_band(band):
+        n0, n1, r0, r1 = band
+        cols = band_columns(x, band, kernel, stride, padding, dilation, OW)  # (n, K, rows*OW)
+        g_rows = g[n0:n1, :, r0:r1].reshape(n1 - n0, O, (r1 - r0) * OW)   # (n, O, rows*OW)
+        return (g_rows @ cols.transpose(0, 2, 1)).sum(axis=0)  # (O, K), this band's share
+
+    K = C * kernel[0] * kernel[1]
+    shares = parallel.run(one_band, parallel.tasks(xp, N, OH, K * OW * x.itemsize))
+    return sum(shares[1:], shares[0])                       # (O, C*KH*KW), in band order
 
 
 def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
     """dL/dx for y = conv2d(x, w): g (N,O,OH,OW), w (O,C,KH,KW) -> dx (N,C,H,W), x_shape (N,C,H,W).
 
     This is also the forward pass of conv_transpose2d. Two routes give the same numbers:
-    - col2im(W^T g): any stride; its big matrix W^T g has C*KH*KW rows.
-    - stride 1 only: dx is itself a convolution, of g padded by d(K-1)-p, with the kernel flipped
+    - stride 1: dx is itself a convolution, of g padded by d(K-1)-p, with the kernel flipped
       and its two channel axes swapped,
           dx[n,c,i,j] = sum_{o,kh,kw} gpad[n, o, i + d(KH-1-kh), j + d(KW-1-kw)] * w[o,c,kh,kw],
-      done by im2col + one GEMM, whose big matrix has O*KH*KW rows.
-    Filling the big matrix is most of the cost, so we take the convolution when O <= C (measured
-    10-50% faster there on a 2-core CPU) and col2im otherwise (e.g. a 1 -> 16 channel layer)."""
+      done by conv_gemm (in bands, on every core).
+    - any stride: col2im(W^T g), one image at a time (the windows of one image overlap, so
+      bands of it cannot be written independently)."""
+    xp = get_array_module(g)
     N, C, H, W = x_shape
     O, _, KH, KW = w.shape
     OH, OW = g.shape[2:]
@@ -125,18 +210,26 @@ def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
     # left over at the bottom, which output_padding in conv_transpose2d can create)
     exact = (OH, OW) == tuple(n + 2 * p - d * (k - 1) for n, p, d, k in zip(
         (H, W), padding, dilation, (KH, KW)))
-    if stride == (1, 1) and O <= C and min(full_padding) >= 0 and exact:
-        cols = im2col(g, (KH, KW), (1, 1), full_padding, dilation, (H, W))  # (O*KH*KW, N*H*W)
+    if stride == (1, 1) and min(full_padding) >= 0 and exact:
         w_flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, O * KH * KW)
-        return from_channel_rows(w_flipped @ cols, N, H, W)                # (N, C, H, W)
-    dcols = w.reshape(O, C * KH * KW).T @ channel_rows(g)                  # (C*KH*KW, N*OH*OW)
-    return col2im(dcols, x_shape, (KH, KW), stride, padding, dilation, (OH, OW))
+        return conv_gemm(g, w_flipped, None, (KH, KW), (1, 1), full_padding, dilation, (H, W))
+    dx = xp.empty(x_shape, dtype=g.dtype)                   # (N, C, H, W)
+    w_t = w.reshape(O, C * KH * KW).T                       # (C*KH*KW, O)
+
+    def one_image(band):
+        n0, n1 = band[:2]
+        dcols = w_t @ channel_rows(g[n0:n1])                # (C*KH*KW, n*OH*OW)
+        dx[n0:n1] = col2im(dcols, (n1 - n0, C, H, W), (KH, KW), stride, padding, dilation,
+                           (OH, OW))
+    parallel.run(one_image, parallel.tasks(xp, N))
+    return dx
 
 
 # ---- convolution ----
 class Conv2d(Function):
-    """y = conv2d(x, w) + b. Forward: y = W cols + b with cols = im2col(x).
-    Backward: dW = g cols^T, db = sum of g, dx = col2im(W^T g) (see conv2d_input_grad)."""
+    """y = conv2d(x, w) + b. Forward: y = W cols + b with cols = im2col(x), band by band.
+    Backward: dW = g cols^T (cols cut from x again), db = sum of g, dx = col2im(W^T g), computed
+    as a convolution of g with the flipped kernel when the stride is 1 (conv2d_input_grad)."""
 
     def __init__(self, stride, padding, dilation):
         self.stride, self.padding, self.dilation = stride, padding, dilation
@@ -145,26 +238,23 @@ class Conv2d(Function):
         N, C, H, W = x.shape
         O, _, KH, KW = w.shape
         self.kernel = (KH, KW)
-        self.out_size = OH, OW = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(
+        out_size = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(
             (H, W), self.kernel, self.stride, self.padding, self.dilation))
-        cols = im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_size)
-        y = w.reshape(O, C * KH * KW) @ cols                 # (O, N*OH*OW): the one GEMM
-        if b is not None:
-            y += b[:, None]                                  # the same bias for every pixel
-        self.cols = cols                                     # (C*KH*KW, N*OH*OW)
-        self.w = w                                           # (O, C, KH, KW)
-        self.x_shape = x.shape
+        y = conv_gemm(x, w.reshape(O, C * KH * KW), b, self.kernel, self.stride, self.padding,
+                      self.dilation, out_size)              # (N, O, OH, OW)
+        self.x = x                                          # (N, C, H, W): cols are cut again
+        self.w = w                                          # (O, C, KH, KW)
         self.has_bias = b is not None
-        return from_channel_rows(y, N, OH, OW)               # (N, O, OH, OW)
+        return y
 
     def backward(self, g):
         # BEGIN SOLUTION conv2d_backward
-        g_rows = channel_rows(g)                             # (O, N*OH*OW)
-        dw = (g_rows @ self.cols.T).reshape(self.w.shape)    # (O, C, KH, KW)
-        db = g.sum(axis=(0, 2, 3)) if self.has_bias else None  # (O,)
+        dw = conv_weight_grad(self.x, g, self.kernel, self.stride, self.padding,
+                              self.dilation).reshape(self.w.shape)  # g cols^T: (O, C, KH, KW)
+        db = g.sum(axis=(0, 2, 3)) if self.has_bias else None   # (O,)
         dx = None
         if self.inputs[0].requires_grad:                     # skip it for the input image
-            dx = conv2d_input_grad(g, self.w, self.x_shape, self.stride, self.padding,
+            dx = conv2d_input_grad(g, self.w, self.x.shape, self.stride, self.padding,
                                    self.dilation)            # (N, C, H, W)
         return dx, dw, db
         # END SOLUTION
@@ -174,7 +264,8 @@ class ConvTranspose2d(Function):
     """y = conv_transpose2d(x, w) + b, w (C_in, C_out, KH, KW): the input-gradient of a conv2d
     (with the same w, stride, padding, dilation) used as a forward pass.
     Forward: y = conv2d_input_grad(x, w) + b, i.e. col2im(W^T x) + b.
-    Backward: cols = im2col(g), dx = W cols (a conv2d of g), dW = x cols^T."""
+    Backward: with cols = im2col(g) (H x W windows), dx = W cols (a conv2d of g with w) and
+    dW = x cols^T (the weight gradient of that conv2d, with x in the part of its output grad)."""
 
     def __init__(self, stride, padding, dilation, output_padding):
         self.stride, self.padding, self.dilation = stride, padding, dilation
@@ -193,22 +284,21 @@ class ConvTranspose2d(Function):
             y += b[None, :, None, None]
         self.x = x                                           # (N, C_in, H, W)
         self.w = w                                           # (C_in, C_out, KH, KW)
-        self.in_size = (N, H, W)
         self.has_bias = b is not None
         return y
 
     def backward(self, g):
-        N, H, W = self.in_size
+        H, W = self.x.shape[2:]
         C_in = self.w.shape[0]
-        # the windows of g that each input pixel was spread over (an ordinary convolution's
-        # windows; with output_padding >= stride g has extra rows/columns that no pixel reached,
-        # which taking exactly H x W windows leaves out)
-        cols = im2col(g, self.kernel, self.stride, self.padding, self.dilation, (H, W))
-        dw = (channel_rows(self.x) @ cols.T).reshape(self.w.shape)  # (C_in, C_out, KH, KW)
+        settings = (self.kernel, self.stride, self.padding, self.dilation)
+        # the windows of g that each input pixel was spread over: an ordinary convolution's
+        # windows, exactly H x W of them (with output_padding >= stride, g has extra rows or
+        # columns that no pixel reached, and they are left out)
+        dw = conv_weight_grad(g, self.x, *settings).reshape(self.w.shape)  # (C_in, C_out, KH, KW)
         db = g.sum(axis=(0, 2, 3)) if self.has_bias else None  # (C_out,)
         dx = None
         if self.inputs[0].requires_grad:
-            dx = from_channel_rows(self.w.reshape(C_in, -1) @ cols, N, H, W)  # (N, C_in, H, W)
+            dx = conv_gemm(g, self.w.reshape(C_in, -1), None, *settings, (H, W))  # (N, C_in, H, W)
         return dx, dw, db
 
 
