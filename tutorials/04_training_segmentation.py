@@ -58,14 +58,16 @@ OUT.mkdir(parents=True, exist_ok=True)
 
 
 def show(fig, name):
-    """Save a figure under OUT; in Jupyter also display it inline."""
-    fig.savefig(OUT / name, dpi=90)
+    """Save a figure under OUT; in Jupyter also display it inline (no pyplot: never blocks)."""
+    path = OUT / name
+    fig.savefig(path, dpi=90)
     try:
         get_ipython  # noqa: F821  (defined only inside IPython/Jupyter)
-        from IPython.display import display
-        display(fig)
     except NameError:
-        print(f"figure saved: {OUT / name}")
+        print(f"figure saved: {path}")
+        return
+    from IPython.display import Image, display
+    display(Image(filename=str(path)))
 
 
 # Quick mode: a tiny network and a short run; full mode: the real thing (a few minutes on a CPU).

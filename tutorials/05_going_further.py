@@ -47,14 +47,16 @@ OUT.mkdir(parents=True, exist_ok=True)
 
 
 def show(fig, name):
-    """Save a figure under OUT; in Jupyter also display it inline."""
-    fig.savefig(OUT / name, dpi=90)
+    """Save a figure under OUT; in Jupyter also display it inline (no pyplot: never blocks)."""
+    path = OUT / name
+    fig.savefig(path, dpi=90)
     try:
         get_ipython  # noqa: F821  (defined only inside IPython/Jupyter)
-        from IPython.display import display
-        display(fig)
     except NameError:
-        print(f"figure saved: {OUT / name}")
+        print(f"figure saved: {path}")
+        return
+    from IPython.display import Image, display
+    display(Image(filename=str(path)))
 
 
 mc.manual_seed(0)
@@ -289,10 +291,22 @@ print("large image", large.shape)
 
 # %%
 print(inspect.getsource(predict._blend_window))
+
+# %% [markdown]
+# One more detail matters: tutorial 3 showed that shifting the input shifts the U-Net's output
+# exactly only for shifts that are multiples of 2**(depth-1) (= 4 here, the two poolings). A tile
+# whose corner is not on that grid sees the pooling windows cut differently and predicts slightly
+# differently everywhere. With these settings every tile corner lands on the grid (predict_image
+# also adds a mirrored margin of overlap/2 around the whole image, which shifts the corners):
+
+# %%
 tile, overlap = 256, 32
-starts = predict._tile_starts(large.shape[0], tile, overlap)
-print(f"tile {tile}, overlap {overlap}: tiles start at {starts} along each axis "
-      f"-> {len(starts) ** 2} tiles")
+margin = overlap // 2
+starts = predict._tile_starts(large.shape[0] + 2 * margin, tile, overlap)
+multiple = 2 ** (model.config["depth"] - 1)
+print(f"tile {tile}, overlap {overlap}: tiles start at {[s - margin for s in starts]} (image "
+      f"coordinates) along each axis -> {len(starts) ** 2} tiles")
+assert all((s - margin) % multiple == 0 for s in starts), "tile corners off the pooling grid"
 
 # %%
 start = time.perf_counter()
@@ -310,7 +324,9 @@ seam_naive = np.abs(prob_naive - prob_whole)[inner].max()
 seam_blend = np.abs(prob_tiled - prob_whole)[inner].max()
 print(f"largest difference from the one-pass prediction: plain tiles {seam_naive:.4f}, "
       f"overlapping blended tiles {seam_blend:.4f}")
-assert seam_blend < 0.01 and seam_blend < seam_naive
+mean_blend = np.abs(prob_tiled - prob_whole)[inner].mean()
+print(f"mean difference with blending: {mean_blend:.5f}")
+assert seam_blend < seam_naive / 4 and mean_blend < 1e-3
 
 # %%
 fig = Figure(figsize=(15, 5))
@@ -318,7 +334,8 @@ axes = fig.subplots(1, 3)
 axes[0].imshow(large, cmap="gray", vmax=1)
 for y0 in starts:
     for x0 in starts:
-        axes[0].add_patch(Rectangle((x0, y0), tile, tile, fill=False, edgecolor="orange", lw=1))
+        axes[0].add_patch(Rectangle((x0 - margin, y0 - margin), tile, tile, fill=False,
+                                    edgecolor="orange", lw=1))
 axes[0].set_title(f"{len(starts) ** 2} overlapping tiles")
 axes[1].imshow(np.abs(prob_naive - prob_whole)[0], cmap="magma", vmin=0, vmax=0.3)
 axes[1].set_title("plain tiles: error vs one pass (seams)")
