@@ -3,6 +3,7 @@
 Mistakes are planted the way a student would make them: write a student copy, replace the stub
 of one exercise with wrong code, grade it, and check that the score table names the mistake.
 """
+import io
 import os
 import re
 import subprocess
@@ -23,22 +24,29 @@ PACKAGE = Path(minicnn.__file__).parent
 STUB = re.compile(r"(?P<indent> *)raise NotImplementedError\(\n?(\s*\"[^\n]*\"\)?\n?)+")
 
 
-def plant(out, exercise, code, file=None):
-    """A student copy of `exercise` whose stub is replaced by `code` (at the stub's indentation)."""
-    make(out, only=[exercise])
-    path = out / "minicnn" / (file or select([exercise])[0].file)
-    text = path.read_text()
-    stub = [m for m in STUB.finditer(text) if f"exercise {exercise}:" in m.group(0)]
-    assert len(stub) == 1
-    indent = stub[0]["indent"]
-    body = "".join(indent + line + "\n" for line in code.strip("\n").split("\n"))
-    path.write_text(text[:stub[0].start()] + body + text[stub[0].end():])
+def plant(out, *answers):
+    """A student copy whose exercises are the (exercise, code) answers, each stub replaced by
+    its code (at the stub's indentation)."""
+    make(out, only=[exercise for exercise, _ in answers])
+    for exercise, code in answers:
+        path = out / "minicnn" / select([exercise])[0].file
+        text = path.read_text()
+        stub = [m for m in STUB.finditer(text) if f"exercise {exercise}:" in m.group(0)]
+        assert len(stub) == 1
+        body = "".join(stub[0]["indent"] + line + "\n" for line in code.strip("\n").split("\n"))
+        path.write_text(text[:stub[0].start()] + body + text[stub[0].end():])
     return out
 
 
 def graded(out, capsys, **kwargs):
     status = grade(out, **kwargs)
     return status, " ".join(capsys.readouterr().out.split())   # one line: wrapping undone
+
+
+def rows(table):
+    """{exercise: its row of a one-line table}."""
+    names = "|".join(e.name for e in CATALOGUE)
+    return {m[1]: m[0] for m in re.finditer(rf"({names}) .*?(?= (?:{names}) |-----)", table)}
 
 
 def marked_blocks():
@@ -229,21 +237,36 @@ return g.reshape(N, C, OH // SH, SH, OW // SW, SW).mean(axis=(3, 5))""",
 }
 
 
+# two students, each making one mistake per exercise (a student copy has an exercise only once)
+SECOND_STUDENT = ["crash", "conv weight divided by N", "max-pool spread evenly"]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """{mistake: (exit status, the row of its exercise)} from grading the two students."""
+    result = {}
+    for student in (set(MISTAKES) - set(SECOND_STUDENT), SECOND_STUDENT):
+        out = plant(tmp_path_factory.mktemp("planted") / "student",
+                    *[MISTAKES[m][:2] for m in student])
+        buffer = io.StringIO()
+        assert grade(out, out=buffer) == 1
+        table = rows(" ".join(buffer.getvalue().split()))
+        result.update({m: table[MISTAKES[m][0]] for m in student})
+    return result
+
+
 @pytest.mark.parametrize("mistake", list(MISTAKES))
-def test_planted_mistakes_are_diagnosed(mistake, tmp_path, capsys):
-    exercise, code, words = MISTAKES[mistake]
-    status, table = graded(plant(tmp_path / "student", exercise, code), capsys)
-    assert status == 1
-    row = table[table.index(exercise):]
-    assert words in row, table
-    assert ("crash" if mistake == "crash" else "FAIL") in row.split()[:4]
+def test_planted_mistakes_are_diagnosed(mistake, planted):
+    exercise, _, words = MISTAKES[mistake]
+    row = planted[mistake]
+    assert words in row, row
+    assert row.split()[2] == ("crash" if mistake == "crash" else "FAIL")
 
 
-def test_partial_credit_counts_the_cases_that_pass(tmp_path, capsys):
+def test_partial_credit_counts_the_cases_that_pass(planted):
     # the last-maximum mistake is right where no window has a tie (1 case + the gradcheck)
-    exercise, code, _ = MISTAKES["max-pool to the last max"]
-    _, table = graded(plant(tmp_path / "student", exercise, code), capsys)
-    assert "max_pool2d_backward 6/15 FAIL" in table and "3 of 4 cases fail" in table
+    row = planted["max-pool to the last max"]
+    assert row.startswith("max_pool2d_backward 6/15 FAIL") and "3 of 4 cases fail" in row
 
 
 def test_a_dying_or_hanging_student_process_is_charged_to_its_exercise(tmp_path, capsys):
@@ -267,7 +290,7 @@ def test_a_dying_or_hanging_student_process_is_charged_to_its_exercise(tmp_path,
 
 
 def test_a_copy_that_does_not_import_fails_every_exercise(tmp_path, capsys):
-    out = plant(tmp_path / "student", "relu_backward", "return g *")
+    out = plant(tmp_path / "student", ("relu_backward", "return g *"))
     status, table = graded(out, capsys)
     assert status == 1
     assert "relu_backward 0/5 crash the package does not import: SyntaxError" in table
