@@ -1,13 +1,14 @@
 """Ops must run unchanged on NumPy and CuPy arrays, so they may only reach array functions
-through `xp = get_array_module(x)`; only minicnn/backend.py may know that CuPy exists."""
+through `xp = get_array_module(x)` (NumPy's constants and type names, np.inf or np.uint8, are
+fine); only minicnn/backend.py may know that CuPy exists."""
 import pathlib
 import re
 
 import minicnn
 
 PACKAGE = pathlib.Path(minicnn.__file__).parent
-NUMPY_CALL = re.compile(r"(?<![\w.])np\.(\w+)")
-ALLOWED = {"float16", "float32", "float64", "int64", "int32", "uint8", "dtype", "ndarray"}
+NUMPY_CALL = re.compile(r"(?<![\w.])np\.(\w+)\s*\(")      # np.exp(...): a call on data
+ALLOWED = {"float16", "float32", "float64", "int64", "int32", "uint8", "dtype"}  # dtype names
 
 
 def _sources(*folders):
@@ -20,8 +21,6 @@ def test_ops_reach_arrays_only_through_xp():
     for path in _sources("ops", "reference"):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#")[0]
-            if re.search(r"^\s*(import numpy|from numpy)", code):
-                offenders.append(f"{path.name}:{number}: imports numpy directly")
             for name in NUMPY_CALL.findall(code):
                 if name not in ALLOWED:
                     offenders.append(f"{path.name}:{number}: np.{name}")
@@ -35,5 +34,5 @@ def test_only_backend_imports_cupy():
 
 
 def test_the_check_would_catch_a_leak(tmp_path):
-    line = "    y = np.exp(x)  # leaks to the host"
+    line = "    y = np.exp(x) + np.inf  # leaks to the host; constants like np.inf are fine"
     assert NUMPY_CALL.findall(line.split("#")[0]) == ["exp"]
