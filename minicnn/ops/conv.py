@@ -176,6 +176,7 @@ def conv_weight_grad(x, g, kernel, stride, padding, dilation):
 
     x (N,C,H,W) the convolution's input, g (N,O,OH,OW) the gradient of its output; the windows
     taken are the OH x OW ones that g covers."""
+    # BEGIN SOLUTION conv2d_backward
     xp = get_array_module(x)
     N, C = x.shape[:2]
     O, OH, OW = g.shape[1:]
@@ -189,6 +190,7 @@ def conv_weight_grad(x, g, kernel, stride, padding, dilation):
     K = C * kernel[0] * kernel[1]
     shares = parallel.run(one_band, parallel.tasks(xp, N, OH, K * OW * x.itemsize))
     return sum(shares[1:], shares[0])                       # (O, C*KH*KW), in band order
+    # END SOLUTION
 
 
 def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
@@ -201,6 +203,7 @@ def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
       done by conv_gemm (in bands, on every core).
     - any stride: col2im(W^T g), one image at a time (the windows of one image overlap, so
       bands of it cannot be written independently)."""
+    # BEGIN SOLUTION conv2d_backward
     xp = get_array_module(g)
     N, C, H, W = x_shape
     O, _, KH, KW = w.shape
@@ -223,6 +226,7 @@ def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
                            (OH, OW))
     parallel.run(one_image, parallel.tasks(xp, N))
     return dx
+    # END SOLUTION
 
 
 # ---- convolution ----
