@@ -26,6 +26,8 @@ class Exercise:
     compute: object     # (mc, case) -> {output name: array or None}
     gradcheck: object = None  # (mc, rng) -> None; raises if the student's gradients fail
     what: dict = field(default_factory=dict)  # output name -> words for the table
+    parts: dict = field(default_factory=dict)  # helper function -> its own task, when the
+    #                                            exercise has blocks in several functions
 
 
 def _normal(rng, *shape):
@@ -263,10 +265,19 @@ CATALOGUE = [
              matmul_cases, matmul_compute, matmul_gradcheck, {"da": "dL/da", "db": "dL/db"}),
     Exercise("conv2d_backward", "ops/conv.py", 20,
              "return (dx, dw, db) given g = dL/dy (N, O, OH, OW) and the saved self.x, self.w: "
-             "dw = g cols^T with cols = im2col(x), db = g summed over all axes but the channel "
-             "axis (None without a bias), dx = col2im(W^T g)",
+             "dw from conv_weight_grad, db = g summed over all axes but the channel axis (None "
+             "without a bias), dx from conv2d_input_grad; write those two helpers first (above; "
+             "conv_transpose2d uses them too)",
              conv2d_cases, conv2d_compute, conv2d_gradcheck,
-             {"dx": "dL/dx", "dw": "dL/dw", "db": "dL/db"}),
+             {"dx": "dL/dx", "dw": "dL/dw", "db": "dL/db"},
+             {"conv_weight_grad":
+              "return dL/dw as a matrix (O, C*KH*KW) = g cols^T, where cols = im2col(x, kernel, "
+              "stride, padding, dilation, g.shape[2:]) (C*KH*KW, N*OH*OW) and g is laid out as "
+              "channel rows (O, N*OH*OW) (see channel_rows)",
+              "conv2d_input_grad":
+              "return dL/dx (N, C, H, W) = col2im(W^T g), with W the weights as a matrix "
+              "(O, C*KH*KW) and g as channel rows (O, N*OH*OW); col2im sends every column back "
+              "to its window, for any stride, padding and dilation"}),
     Exercise("max_pool2d_backward", "ops/pool.py", 15,
              "return dL/dx (N, C, H, W) given g = dL/dout (N, C, OH, OW): each window's gradient "
              "goes to its maximum only, the FIRST one in row-major order on ties (self.winner "

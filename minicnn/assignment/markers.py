@@ -10,7 +10,8 @@ In minicnn's source, a body a student should write sits between two comment line
 They are comments, so the library runs the same with them. `parse` finds the blocks, and
 `render` writes the student's version of a file: a selected block becomes a stub at the marker's
 indentation that raises NotImplementedError("exercise relu_backward: <the task>"); an unselected
-block keeps its code; the marker lines themselves disappear. Blocks do not nest.
+block keeps its code; the marker lines themselves disappear. Blocks do not nest. One exercise
+may have several blocks (a helper function and the backward pass that calls it).
 """
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?P<name>.*)$")
 END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+DEF = re.compile(r"^(?P<indent>[ \t]*)def (?P<name>\w+)\(")
 WIDTH = 100  # the project's line length
 RAISE = f"raise {NotImplementedError.__name__}("  # the stub's first words
 
@@ -28,12 +30,14 @@ class Block:
     begin: int      # index of the BEGIN line (0-based)
     end: int        # index of the END line
     indent: str     # the BEGIN line's indentation, which the stub takes over
+    function: str   # the function the block sits in ("" at module level)
 
 
 def parse(text, where="<source>"):
     """The marked blocks of a source text, in order; ValueError for a malformed marker."""
     blocks, open_block = [], None
-    for number, line in enumerate(text.split("\n")):
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
         begin = BEGIN.match(line)
         if begin:
             name = begin["name"].strip()
@@ -45,7 +49,8 @@ def parse(text, where="<source>"):
                 raise ValueError(f"{where}:{number + 1}: a solution marker needs an exercise name "
                                  f"in lowercase_with_underscores, e.g. '# BEGIN SOLUTION "
                                  f"relu_backward', got {line.strip()!r}")
-            open_block = Block(name, number, -1, begin["indent"])
+            open_block = Block(name, number, -1, begin["indent"],
+                               enclosing_function(lines, number, begin["indent"]))
         elif END.match(line):
             if open_block is None:
                 raise ValueError(f"{where}:{number + 1}: # END SOLUTION without a BEGIN SOLUTION "
@@ -59,16 +64,26 @@ def parse(text, where="<source>"):
     return blocks
 
 
-def render(text, stubs, where="<source>"):
-    """The student's version of `text`: every block whose name is in `stubs` (a dict name ->
-    the message of its NotImplementedError) becomes that stub; other blocks keep their code;
+def enclosing_function(lines, number, indent):
+    """The name of the innermost def around line `number` whose body is indented by `indent`."""
+    for line in reversed(lines[:number]):
+        found = DEF.match(line)
+        if found and len(found["indent"]) < len(indent):
+            return found["name"]
+    return ""
+
+
+def render(text, message, where="<source>"):
+    """The student's version of `text`: a block for which message(block) gives a text becomes a
+    stub raising NotImplementedError(that text); a block for which it gives None keeps its code;
     all marker lines are removed."""
     lines = text.split("\n")
     out, position = [], 0
     for block in parse(text, where):
         out += lines[position:block.begin]
-        if block.name in stubs:
-            out += stub_lines(block.indent, stubs[block.name])
+        stub = message(block)
+        if stub is not None:
+            out += stub_lines(block.indent, stub)
         else:
             out += lines[block.begin + 1:block.end]
         position = block.end + 1

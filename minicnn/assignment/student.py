@@ -39,8 +39,7 @@ def make(outdir, only=None, force=False):
         shutil.rmtree(out / "minicnn", ignore_errors=True)
         for e in CATALOGUE:
             (out / "tests" / f"test_{e.name}.py").unlink(missing_ok=True)
-    stubs = {e.name: f"exercise {e.name}: {e.task}" for e in chosen}
-    found = copy_package(PACKAGE, out / "minicnn", stubs, {e.name: e.file for e in chosen})
+    found = copy_package(PACKAGE, out / "minicnn", {e.name: e for e in chosen})
     missing = [e.name for e in CATALOGUE if e.name not in found]
     if missing:
         raise RuntimeError(f"the library has no solution markers for {', '.join(missing)} (in "
@@ -58,8 +57,9 @@ def make(outdir, only=None, force=False):
     return out
 
 
-def copy_package(source, target, stubs, graded_files):
-    """Copy the package, rendering every .py file; return the marker names seen."""
+def copy_package(source, target, chosen):
+    """Copy the package, stubbing the blocks of the chosen exercises (a dict name -> Exercise)
+    in every .py file; return the marker names seen."""
     found = set()
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
@@ -71,16 +71,21 @@ def copy_package(source, target, stubs, graded_files):
             shutil.copyfile(path, destination)
             continue
         text = path.read_text()
-        names = {block.name for block in markers.parse(text, str(path))}
-        found |= names
-        messages = {}
-        for name in names & set(stubs):
-            graded = graded_files[name] == relative.as_posix()
-            messages[name] = stubs[name] if graded else (
-                f"exercise {name}: this loop version of the exercise is left out of the student "
-                f"copy; write minicnn/{graded_files[name]} first")
-        destination.write_text(markers.render(text, messages, str(path)))
+        found |= {block.name for block in markers.parse(text, str(path))}
+        message = lambda block: stub_message(chosen.get(block.name), block,  # noqa: E731
+                                             relative.as_posix())
+        destination.write_text(markers.render(text, message, str(path)))
     return found
+
+
+def stub_message(exercise, block, file):
+    """The text of a block's stub, or None to keep its code (an exercise not chosen)."""
+    if exercise is None:
+        return None
+    if file != exercise.file:
+        return (f"exercise {exercise.name}: this loop version of the exercise is left out of "
+                f"the student copy; write minicnn/{exercise.file} first")
+    return f"exercise {exercise.name}: {exercise.parts.get(block.function, exercise.task)}"
 
 
 def files_of(names):
