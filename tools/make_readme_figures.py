@@ -40,8 +40,8 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
 
     image, labels = sample_nuclei()
-    settings = TrainSettings(steps=args.steps, batch=4, patch=96, val_every=max(1, args.steps // 15),
-                             warmup_steps=10, seed=args.seed)
+    settings = TrainSettings(steps=args.steps, batch=4, patch=96, warmup_steps=10,
+                             val_every=max(1, args.steps // 15), seed=args.seed)
     with tempfile.TemporaryDirectory() as run_dir:
         model, history, summary = train_pairs(
             [Pair("dsb2018_nuclei", image, labels > 0)], run_dir, settings,

@@ -95,7 +95,8 @@ edges = F.conv2d(x_img, mc.tensor(edge[None, None]), padding=1)           # (1, 
 blurred = F.conv2d(x_img, mc.tensor(blur[None, None]), padding=2)         # (1, 1, 128, 128)
 
 fig = Figure(figsize=(12, 4))
-for ax, picture, title in zip(fig.subplots(1, 3), [crop, edges.numpy()[0, 0], blurred.numpy()[0, 0]],
+pictures = [crop, edges.numpy()[0, 0], blurred.numpy()[0, 0]]
+for ax, picture, title in zip(fig.subplots(1, 3), pictures,
                               ["image", "vertical-edge filter", "5x5 blur"]):
     ax.imshow(picture, cmap="gray")
     ax.set_title(title)

@@ -38,6 +38,7 @@ import inspect
 import os
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,37 @@ assert check_losses[-1] < check_losses[0] - 0.01, "the loss on a fixed batch sho
 print("Exercise 1: correct")
 
 # %% [markdown]
+# **Plain gradient descent or Adam?** SGD moves every parameter by `lr * gradient`; with momentum
+# it follows a running average of the gradients. Adam divides each parameter's step by a running
+# estimate of its gradient's size, so that layers whose gradients are small still move. Same
+# network start, same batches, a few dozen steps each:
+
+# %%
+def short_run(make_optimizer, steps):
+    mc.manual_seed(2)
+    net = UNet(base_channels=4, depth=3)
+    opt = make_optimizer(net.parameters())
+    batches = mc.data.BatchLoader(train_pairs, patch_size=64, batch_size=4,
+                                  rng=np.random.default_rng(2), foreground_bias=0.5)
+    return [training_step(net, opt, *map(mc.tensor, batches.next_batch())) for _ in range(steps)]
+
+
+compare_steps = 30 if QUICK else 100
+runs = {"SGD lr 0.05": lambda p: mc.optim.SGD(p, lr=0.05),
+        "SGD lr 0.05, momentum 0.9": lambda p: mc.optim.SGD(p, lr=0.05, momentum=0.9),
+        "Adam lr 3e-3": lambda p: mc.optim.Adam(p, lr=3e-3)}
+fig = Figure(figsize=(6, 3.5))
+ax = fig.subplots()
+for label, make in runs.items():
+    curve = short_run(make, compare_steps)
+    ax.plot(curve, label=label)
+    print(f"{label:26s} loss {np.mean(curve[:3]):.3f} -> {np.mean(curve[-3:]):.3f}")
+ax.set_xlabel("step")
+ax.set_ylabel("training loss")
+ax.legend()
+show(fig, "04_optimizers.png")
+
+# %% [markdown]
 # Now the real run. Every step draws a fresh batch, and every `val_every` steps we segment the
 # validation strip and score it. We also follow one weight and one bias to watch the updates
 # move them. (`minicnn.train.Trainer` runs this same loop with checkpoints, and `minicnn train`
@@ -330,7 +362,8 @@ print("Exercise 2: correct")
 print(f"held-out strip: IoU {iou:.3f}, Dice {dice:.3f} "
       f"(required here: IoU > {CONFIG['min_iou']})")
 assert iou > CONFIG["min_iou"]
-show(mc.viz.plot_overlay(val_image, val_mask, predicted, title="validation strip: never trained on"),
+show(mc.viz.plot_overlay(val_image, val_mask, predicted,
+                         title="validation strip: never trained on"),
      "04_overlay.png")
 
 # %% [markdown]
@@ -355,6 +388,26 @@ mc.save(model, path)
 reloaded = mc.load(path)
 assert np.allclose(predict_image(reloaded, val_image), prob, atol=1e-6)
 print(f"saved to {path} ({path.stat().st_size / 1e3:.0f} kB), reloaded: same prediction")
+
+# %% [markdown]
+# minicnn also bundles a model trained longer on the same left three quarters (`minicnn predict
+# --model nuclei`). On the same held-out strip:
+
+# %%
+pretrained_file = resources.files("minicnn.data") / "pretrained" / "nuclei.npz"
+if pretrained_file.is_file():
+    from minicnn.pipeline import load_model
+
+    pretrained = load_model("nuclei")
+    settings = pretrained.metadata["training"]
+    strip = mc.data.normalize(raw, pretrained.metadata["normalization"])[:, -val_mask.shape[1]:]
+    pretrained_mask = probabilities_to_mask(predict_image(pretrained, strip))
+    print(f"bundled model ({settings['steps']} steps, batch {settings['batch']}, patch "
+          f"{settings['patch']}, base_channels {pretrained.config['base_channels']}): IoU "
+          f"{metrics.iou(pretrained_mask, val_mask):.3f}, Dice "
+          f"{metrics.dice(pretrained_mask, val_mask):.3f}; ours: IoU {iou:.3f}")
+else:
+    print("this copy of minicnn has no bundled pretrained model")
 
 # %% [markdown]
 # ## 7. Why the weights must not all start equal
