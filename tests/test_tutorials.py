@@ -5,8 +5,8 @@ Each tutorial is a jupytext percent-format script, tutorials/NN_name.py, with as
 on what matters (gradcheck passes, the loss falls, the held-out IoU clears a stated bar). Here it
 runs as a plain script, as a reader would run it, with MINICNN_QUICK=1 (small sizes, few steps)
 and matplotlib's Agg backend, from a temporary working directory. The .ipynb next to it is
-generated with `jupytext --to ipynb tutorials/NN_name.py` and committed without outputs; the sync
-test fails when someone edits one without regenerating the other.
+generated with `jupytext --update --to ipynb tutorials/NN_name.py` and committed without
+outputs; the sync test fails when someone edits one without regenerating the other.
 """
 import os
 import subprocess
@@ -49,6 +49,6 @@ def test_notebook_matches_its_source(source):
 
     assert cells(from_notebook) == cells(from_source), (
         f"{notebook_path.name} is out of sync with {source.name}; regenerate it with "
-        f"`jupytext --to ipynb {source.relative_to(TUTORIALS.parent)}`")
+        f"`jupytext --update --to ipynb {source.relative_to(TUTORIALS.parent)}`")
     outputs = sum(len(cell.get("outputs", [])) for cell in from_notebook.cells)
     assert outputs == 0, f"{notebook_path.name} was committed with outputs; clear them"
