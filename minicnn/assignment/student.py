@@ -32,6 +32,9 @@ def make(outdir, only=None, force=False):
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder; choose a new OUTDIR")
+    if (out.resolve() / "minicnn") == PACKAGE:
+        raise ValueError(f"{out} holds the minicnn package that make copies from; the student "
+                         f"copy must go to another folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} is not empty; choose a new OUTDIR or pass --force to "
                               f"write into it")
