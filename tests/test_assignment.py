@@ -70,6 +70,14 @@ def test_every_exercise_has_its_block_and_every_block_its_exercise():
     assert required <= names
 
 
+def test_every_part_of_an_exercise_is_marked():
+    # a helper that computes part of an answer (conv_weight_grad ...) must be cut out too
+    marked = {(f.as_posix(), b.name, b.function) for f, b, _ in marked_blocks()}
+    for exercise in CATALOGUE:
+        for function in exercise.parts:
+            assert (exercise.file, exercise.name, function) in marked, (exercise.name, function)
+
+
 def test_render_stubs_selected_blocks_and_removes_every_marker():
     text = ("def f(x):\n    # BEGIN SOLUTION twice\n    return 2 * x\n    # END SOLUTION\n\n"
             "def g(x):\n    # BEGIN SOLUTION square\n    y = x * x\n    return y\n"
@@ -172,6 +180,8 @@ def test_make_refuses_a_non_empty_folder_and_unknown_names(tmp_path):
         make(tmp_path)
     make(tmp_path, only=["relu_backward"], force=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="holds the minicnn package that make copies from"):
+        make(PACKAGE.parent, force=True)
     with pytest.raises(ValueError, match="unknown exercise relu_backwards"):
         make(tmp_path / "new", only=["relu_backwards"])
 
