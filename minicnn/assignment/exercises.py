@@ -2,9 +2,9 @@
 
 Each exercise is one or more marked blocks in the library (see markers.py). Grading runs
 `compute(mc, case)` on fixed seeded inputs twice: with the student's package in its own process
-and with the installed reference here, then compares every returned array. Because the same `compute` runs on
-both sides, this file imports no minicnn: it gets the package as the argument `mc`. The runner
-(runner.py) loads it by file path in the student's process.
+and with the installed reference here, then compares every returned array. Because the same
+`compute` runs on both sides, this file imports no minicnn: it gets the package as the argument
+`mc`. The runner (runner.py) loads it by file path in the student's process.
 
 A case is a dict: "label" (what the score table shows), input arrays, settings, and "constants"
 (numbers a wrong answer is often off by, e.g. the batch size) for the diagnosis.
