@@ -171,12 +171,12 @@ def conv_gemm(x, w_rows, b, kernel, stride, padding, dilation, out_size):
     return y
 
 
-def conv_weight_grad(x, g, kernel, stride, padding, dilation):
-    """dL/dw as a matrix (O, C*KH*KW) = g cols^T, summed band by band over the images and rows.
+def conv_weight_grad(x, g, kernel, stride, padding, dilation, bias=False):
+    """(dL/dw as a matrix (O, C*KH*KW), dL/db (O,) or None): dw = g cols^T and db = g summed
+    over the pixels, both added up band by band over the images and rows.
 
     x (N,C,H,W) the convolution's input, g (N,O,OH,OW) the gradient of its output; the windows
-    taken are the OH x OW ones that g covers."""
-    # BEGIN SOLUTION conv2d_backward
+    taken are the OH x OW ones that g covers. db only if bias=True."""
     xp = get_array_module(x)
     N, C = x.shape[:2]
     O, OH, OW = g.shape[1:]
@@ -185,12 +185,14 @@ def conv_weight_grad(x, g, kernel, stride, padding, dilation):
         n0, n1, r0, r1 = band
         cols = band_columns(x, band, kernel, stride, padding, dilation, OW)  # (n, K, rows*OW)
         g_rows = g[n0:n1, :, r0:r1].reshape(n1 - n0, O, (r1 - r0) * OW)   # (n, O, rows*OW)
-        return (g_rows @ cols.transpose(0, 2, 1)).sum(axis=0)  # (O, K), this band's share
+        dw = (g_rows @ cols.transpose(0, 2, 1)).sum(axis=0)   # (O, K), this band's share
+        return dw, (g_rows.sum(axis=(0, 2)) if bias else None)  # (O,)
 
     K = C * kernel[0] * kernel[1]
     shares = parallel.run(one_band, parallel.tasks(xp, N, OH, K * OW * x.itemsize))
-    return sum(shares[1:], shares[0])                       # (O, C*KH*KW), in band order
-    # END SOLUTION
+    dws, dbs = zip(*shares)
+    dw = sum(dws[1:], dws[0])                       # (O, K), added in band order: reproducible
+    return dw, (sum(dbs[1:], dbs[0]) if bias else None)
 
 
 def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
@@ -253,9 +255,9 @@ class Conv2d(Function):
 
     def backward(self, g):
         # BEGIN SOLUTION conv2d_backward
-        dw = conv_weight_grad(self.x, g, self.kernel, self.stride, self.padding,
-                              self.dilation).reshape(self.w.shape)  # g cols^T: (O, C, KH, KW)
-        db = g.sum(axis=(0, 2, 3)) if self.has_bias else None   # (O,)
+        dw, db = conv_weight_grad(self.x, g, self.kernel, self.stride, self.padding,
+                                  self.dilation, bias=self.has_bias)  # g cols^T, sum of g
+        dw = dw.reshape(self.w.shape)                        # (O, C, KH, KW)
         dx = None
         if self.inputs[0].requires_grad:                     # skip it for the input image
             dx = conv2d_input_grad(g, self.w, self.x.shape, self.stride, self.padding,
@@ -298,7 +300,8 @@ class ConvTranspose2d(Function):
         # the windows of g that each input pixel was spread over: an ordinary convolution's
         # windows, exactly H x W of them (with output_padding >= stride, g has extra rows or
         # columns that no pixel reached, and they are left out)
-        dw = conv_weight_grad(g, self.x, *settings).reshape(self.w.shape)  # (C_in, C_out, KH, KW)
+        dw, _ = conv_weight_grad(g, self.x, *settings)      # x cols^T: (C_in, C_out*KH*KW)
+        dw = dw.reshape(self.w.shape)                        # (C_in, C_out, KH, KW)
         db = g.sum(axis=(0, 2, 3)) if self.has_bias else None  # (C_out,)
         dx = None
         if self.inputs[0].requires_grad:
