@@ -444,8 +444,8 @@ show(fig, "04_symmetry.png")
 
 # %% [markdown]
 # The same happens in our U-Net. Set every weight to the same value (and every bias to 0), train a
-# few steps on the same patches as before, and measure how different the 8 or 16 filters of each
-# convolution are:
+# few steps on patches of the training part of the image, and measure how different the filters
+# of each convolution are; then the same with the usual random start:
 
 # %%
 def spreads_after_training(constant, steps):
