@@ -265,15 +265,16 @@ CATALOGUE = [
              matmul_cases, matmul_compute, matmul_gradcheck, {"da": "dL/da", "db": "dL/db"}),
     Exercise("conv2d_backward", "ops/conv.py", 20,
              "return (dx, dw, db) given g = dL/dy (N, O, OH, OW) and the saved self.x, self.w: "
-             "dw from conv_weight_grad, db = g summed over all axes but the channel axis (None "
-             "without a bias), dx from conv2d_input_grad; write those two helpers first (above; "
+             "dw and db (g summed over all axes but the channel axis; None without a bias) from "
+             "conv_weight_grad, dx from conv2d_input_grad; write those two helpers first (above; "
              "conv_transpose2d uses them too)",
              conv2d_cases, conv2d_compute, conv2d_gradcheck,
              {"dx": "dL/dx", "dw": "dL/dw", "db": "dL/db"},
              {"conv_weight_grad":
-              "return dL/dw as a matrix (O, C*KH*KW) = g cols^T, where cols = im2col(x, kernel, "
-              "stride, padding, dilation, g.shape[2:]) (C*KH*KW, N*OH*OW) and g is laid out as "
-              "channel rows (O, N*OH*OW) (see channel_rows)",
+              "return (dw, db): dw = dL/dw as a matrix (O, C*KH*KW) = g cols^T, where cols = "
+              "im2col(x, kernel, stride, padding, dilation, g.shape[2:]) (C*KH*KW, N*OH*OW) and "
+              "g is laid out as channel rows (O, N*OH*OW) (see channel_rows); db = dL/db (O,) "
+              "if bias, else None",
               "conv2d_input_grad":
               "return dL/dx (N, C, H, W) = col2im(W^T g), with W the weights as a matrix "
               "(O, C*KH*KW) and g as channel rows (O, N*OH*OW); col2im sends every column back "

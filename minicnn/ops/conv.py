@@ -177,6 +177,7 @@ def conv_weight_grad(x, g, kernel, stride, padding, dilation, bias=False):
 
     x (N,C,H,W) the convolution's input, g (N,O,OH,OW) the gradient of its output; the windows
     taken are the OH x OW ones that g covers. db only if bias=True."""
+    # BEGIN SOLUTION conv2d_backward
     xp = get_array_module(x)
     N, C = x.shape[:2]
     O, OH, OW = g.shape[1:]
@@ -195,6 +196,7 @@ def conv_weight_grad(x, g, kernel, stride, padding, dilation, bias=False):
     dws, dbs = zip(*shares)
     dw = sum(dws[1:], dws[0]).T                     # (O, K), added in band order: reproducible
     return dw, (sum(dbs[1:], dbs[0]) if bias else None)
+    # END SOLUTION
 
 
 def conv2d_input_grad(g, w, x_shape, stride, padding, dilation):
