@@ -16,8 +16,8 @@ may have several blocks (a helper function and the backward pass that calls it).
 import re
 from dataclasses import dataclass
 
-BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?P<name>.*)$")
-END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?P<name>[^#]*)")  # a comment may follow
+END = re.compile(r"^[ \t]*# END SOLUTION(\s|$)")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 DEF = re.compile(r"^(?P<indent>[ \t]*)def (?P<name>\w+)\(")
 WIDTH = 100  # the project's line length
