@@ -97,6 +97,14 @@ def test_render_stubs_selected_blocks_and_removes_every_marker():
     assert markers.render(text, lambda block: None) == "\n".join(unmarked)
 
 
+def test_a_comment_may_follow_a_marker():
+    text = "def f(g):\n    # BEGIN SOLUTION f_part  # why\n    return g  # slope 1\n" \
+           "    # END SOLUTION        # trailing words\n"
+    [block] = markers.parse(text)
+    assert (block.name, block.begin, block.end, block.function) == ("f_part", 1, 3, "f")
+    assert markers.render(text, lambda b: None) == "def f(g):\n    return g  # slope 1\n"
+
+
 @pytest.mark.parametrize("text, words", [
     ("# BEGIN SOLUTION a\n# BEGIN SOLUTION b\n# END SOLUTION\n", "do not nest"),
     ("x = 1\n# END SOLUTION\n", "without a BEGIN"),
