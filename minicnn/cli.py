@@ -167,6 +167,8 @@ def run_assignment(args):
     if args.action == "make":
         only = args.only.split(",") if args.only else None
         assignment.make(args.outdir, only=only, force=args.force)
+        print(f"wrote a student copy to {args.outdir} (see {args.outdir}/README.md); grade it "
+              f"with `minicnn assignment grade {args.outdir}`")
     elif args.action == "grade":
         return assignment.grade(args.student_dir)
     else:
