@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn import parallel
 from minicnn.ops import conv as fast_conv
 from minicnn.reference import conv as loop_conv
 
@@ -154,8 +155,20 @@ assert np.allclose(as_product, loop_conv.conv2d_forward(tiny, kernel))
 print("one matrix product == the loops")
 
 # %% [markdown]
-# Larger, with several channels, stride, padding and dilation, the fast `F.conv2d` agrees with
-# the loop definition:
+# `cols` holds KH·KW copies of the input, which for a real batch is hundreds of megabytes. So
+# minicnn's `F.conv2d` does the same arithmetic in another order: it walks over the images and
+# over **bands** of a few output rows, fills a small `cols` for each band (it stays in the CPU
+# cache), and runs one matrix product per band, on all cores (on a GPU: one band, the whole
+# batch). `im2col` above is the whole-batch version of what a band does. The module docstring
+# says it all:
+
+# %%
+doc = fast_conv.__doc__
+print(doc[doc.find("How it runs fast"):] if "How it runs fast" in doc else doc)
+
+# %% [markdown]
+# With several channels, stride, padding and dilation, the fast `F.conv2d` agrees with the loop
+# definition:
 
 # %%
 for stride, padding, dilation in [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)]:
@@ -186,10 +199,13 @@ print("F.conv2d agrees with the loop definition")
 print(inspect.getsource(loop_conv.conv2d_backward))
 
 # %% [markdown]
-# and the fast `Conv2d.backward` does it in two matrix products:
+# and the fast `Conv2d.backward` does it with matrix products: $g\,\text{cols}^T$ band by band
+# for the weights (`conv_weight_grad`), and for the input either col2im or, with stride 1, a
+# convolution of $g$ with the flipped kernel (`conv2d_input_grad`):
 
 # %%
 print(inspect.getsource(fast_conv.Conv2d.backward))
+print(inspect.getsource(fast_conv.conv_weight_grad))
 
 # %% [markdown]
 # `gradcheck` confirms all three gradients, for several settings (float64, small sizes: it does
@@ -235,7 +251,7 @@ assert np.allclose(dw, w.grad) and np.allclose(db, b.grad), "compare with w.grad
 print("Exercise 2: correct")
 
 # %% [markdown]
-# ## 4. Loops against im2col: how much faster?
+# ## 4. Loops against matrix products: how much faster?
 #
 # Same numbers, very different speed. (The loop version is already partly vectorized: each
 # position is one `tensordot`. A fully scalar six-fold loop in Python would be ~1000x slower.)
@@ -255,12 +271,19 @@ def best_time(fn, repeat=3):
     return min(times)
 
 
-# One BLAS thread for both: a fair comparison, and steady timings on a busy machine.
-with threadpool_limits(1):
-    t_loop = best_time(lambda: loop_conv.conv2d_forward(x, w, padding=1))
-    t_fast = best_time(lambda: F.conv2d(mc.tensor(x), mc.tensor(w), padding=1))
+# One core for both, a fair comparison (and steadier timings on a busy machine): one BLAS
+# thread, and minicnn's own band threads (minicnn/parallel.py) set to 1 meanwhile.
+threads = parallel.get_num_threads()
+parallel.set_num_threads(1)
+try:
+    with threadpool_limits(1):
+        t_loop = best_time(lambda: loop_conv.conv2d_forward(x, w, padding=1))
+        t_fast = best_time(lambda: F.conv2d(mc.tensor(x), mc.tensor(w), padding=1))
+finally:
+    parallel.set_num_threads(threads)
 print(f"input {x.shape}, weights {w.shape}: loops {t_loop * 1e3:.1f} ms, "
-      f"im2col + GEMM {t_fast * 1e3:.1f} ms ({t_loop / t_fast:.0f}x faster)")
+      f"F.conv2d (im2col + GEMM, in bands) {t_fast * 1e3:.1f} ms "
+      f"({t_loop / t_fast:.0f}x faster)")
 assert t_fast < t_loop / 3, "im2col should be several times faster than the loops"
 
 # %% [markdown]
@@ -269,7 +292,7 @@ assert t_fast < t_loop / 3, "im2col should be several times faster than the loop
 # - A convolution is one small neuron applied at every position: few weights, shared everywhere.
 # - Output size: $\lfloor (H + 2p - d(K-1) - 1)/s \rfloor + 1$; padding 1 keeps a 3 x 3
 #   convolution's output the size of its input.
-# - im2col turns it into one matrix product; its backward pass is two more
-#   ($g\,\text{cols}^T$ and $W^T g$ followed by col2im).
+# - im2col turns it into one matrix product (done in cache-sized bands); its backward pass is
+#   two more ($g\,\text{cols}^T$, and $W^T g$ followed by col2im).
 #
 # Next: **tutorial 3**, pooling, upsampling and skip connections: how a network labels every pixel.
