@@ -163,7 +163,8 @@ def conv_gemm(x, w_rows, b, kernel, stride, padding, dilation, out_size):
         n0, n1, r0, r1 = band
         cols = band_columns(x, band, kernel, stride, padding, dilation, OW)  # (n, K, rows*OW)
         out = y[n0:n1, :, r0:r1].reshape(n1 - n0, O, (r1 - r0) * OW)  # a view into y
-        xp.matmul(w_rows, cols, out=out)                    # (O, K) @ (n, K, rows*OW)
+        for m in range(n1 - n0):                 # one GEMM per image (see conv_weight_grad)
+            xp.matmul(w_rows, cols[m], out=out[m])          # (O, K) @ (K, rows*OW)
         if b is not None:
             out += b[:, None]                               # the same bias for every pixel
 
@@ -187,8 +188,11 @@ def conv_weight_grad(x, g, kernel, stride, padding, dilation, bias=False):
         cols = band_columns(x, band, kernel, stride, padding, dilation, OW)  # (n, K, rows*OW)
         g_rows = g[n0:n1, :, r0:r1].reshape(n1 - n0, O, (r1 - r0) * OW)   # (n, O, rows*OW)
         # dw^T = cols g^T: the same numbers as g cols^T, but BLAS runs this shape (a tall
-        # (K, rows*OW) matrix times a thin one) 10-15% faster when O is small
-        dw_t = (cols @ g_rows.transpose(0, 2, 1)).sum(axis=0)   # (K, O), this band's share
+        # (K, rows*OW) matrix times a thin one) 10-15% faster when O is small. One GEMM per
+        # image, not one batched GEMM: a batched GEMM with so small an output and so long a
+        # sum runs very slowly on a GPU (where the band holds the whole batch; on the CPU a
+        # band is one image)
+        dw_t = sum(cols[m] @ g_rows[m].T for m in range(n1 - n0))   # (K, O), this band's
         return dw_t, (g_rows.sum(axis=(0, 2)) if bias else None)  # (O,)
 
     K = C * kernel[0] * kernel[1]
