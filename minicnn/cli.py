@@ -84,7 +84,7 @@ def build_parser():
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--tile", type=positive_int, default=256)
     predict.add_argument("--overlap", type=int, default=None,
-                         help="tile overlap in pixels (default: half the receptive field)")
+                         help="tile overlap in pixels (default: the network's receptive field)")
     predict.add_argument("--threshold", type=fraction, default=None,
                          help="foreground probability threshold (default: the model's, 0.5)")
     predict.add_argument("--instances", action="store_true",

@@ -48,13 +48,15 @@ def _blend_window(size, overlap):
     return window
 
 
-def _tile_starts(length, tile, overlap):
-    """Start positions so that tiles of size `tile` cover [0, length) overlapping >= overlap."""
+def _tile_starts(length, tile, overlap, multiple):
+    """Start positions so that tiles of size `tile` cover [0, length) overlapping >= overlap.
+    Starts are multiples of `multiple` (2**(depth-1)): a tile then sits on the same pooling grid
+    as the whole image, and every tile sees the pixels the way a one-pass prediction would."""
     if length <= tile:
         return [0]
-    step = tile - overlap
-    count = math.ceil((length - tile) / step) + 1
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    step = tile - overlap - multiple             # slack for rounding the starts to the grid
+    count = math.ceil((length - tile) / max(step, 1)) + 1
+    return [multiple * round(i * (length - tile) / (count - 1) / multiple) for i in range(count)]
 
 
 def _forward_probabilities(model, batch, device):
@@ -65,50 +67,69 @@ def _forward_probabilities(model, batch, device):
     return backend.to_numpy(probs.data)
 
 
+class TileLayout:
+    """Where the tiles go for an image of `height` x `width` (all in padded coordinates):
+    `margin` mirrored pixels around the image, tiles of `tile_h` x `tile_w` starting at
+    `starts_y` x `starts_x`. Every size and start is a multiple of 2**(depth-1), so every tile
+    sits on the same pooling grid as the whole image."""
+
+    def __init__(self, model, height, width, tile=256, overlap=None):
+        multiple = _multiple(model)
+        if overlap is None:
+            overlap = multiple * math.ceil(receptive_field(model) / multiple)
+        tile = max(multiple, multiple * math.ceil(tile / multiple))
+        if overlap >= tile:
+            raise ValueError(f"overlap ({overlap}) must be smaller than the tile size ({tile}); "
+                             f"use a larger --tile or a smaller --overlap")
+        fits = multiple * math.ceil(max(height, width) / multiple) <= tile
+        self.overlap = overlap
+        self.margin = 0 if fits else multiple * math.ceil(overlap / 2 / multiple)  # context
+        self.tile_h = min(tile, multiple * math.ceil((height + 2 * self.margin) / multiple))
+        self.tile_w = min(tile, multiple * math.ceil((width + 2 * self.margin) / multiple))
+        self.padded_h = multiple * math.ceil(max(self.tile_h, height + 2 * self.margin) / multiple)
+        self.padded_w = multiple * math.ceil(max(self.tile_w, width + 2 * self.margin) / multiple)
+        self.starts_y = _tile_starts(self.padded_h, self.tile_h, overlap, multiple)
+        self.starts_x = _tile_starts(self.padded_w, self.tile_w, overlap, multiple)
+
+    def tiles(self):
+        return [(y, x) for y in self.starts_y for x in self.starts_x]
+
+    def weight(self):
+        """(tile_h, tile_w) blending weights; blended only along an axis with several tiles."""
+        wy = _blend_window(self.tile_h, self.overlap if len(self.starts_y) > 1 else 0)
+        wx = _blend_window(self.tile_w, self.overlap if len(self.starts_x) > 1 else 0)
+        return wy[:, None] * wx[None, :]
+
+
 def predict_image(model, image, tile=256, overlap=None, batch_size=4, device="cpu"):
     """Probabilities (C, H, W) for one normalized 2-D image (or (C_in, H, W) with channels).
 
-    The image is reflect-padded so that every tile side is a multiple of 2**(depth-1) and the
-    border pixels get the same context as inner ones; tiles of `tile` pixels overlap by at least
-    `overlap` (default: half the receptive field, rounded up to the multiple)."""
+    The image is mirror-padded by a margin (so border pixels get context like inner ones) and
+    up to a multiple of 2**(depth-1); tiles of `tile` pixels overlap by at least `overlap`
+    (default: the receptive field, rounded up to the multiple) and are blended."""
     model.eval()
     image = np.asarray(image, np.float32)
     planes = image[None] if image.ndim == 2 else image                         # (C_in, H, W)
     _, height, width = planes.shape
-    multiple = _multiple(model)
-    if overlap is None:
-        overlap = multiple * math.ceil(receptive_field(model) / 2 / multiple)
-    tile = max(multiple, multiple * math.ceil(tile / multiple))
-    if overlap >= tile:
-        raise ValueError(f"overlap ({overlap}) must be smaller than the tile size ({tile}); "
-                         f"use a larger --tile or a smaller --overlap")
-    fits = multiple * math.ceil(max(height, width) / multiple) <= tile
-    margin = 0 if fits else overlap // 2                   # context added around the whole image
-    tile_h = min(tile, multiple * math.ceil((height + 2 * margin) / multiple))
-    tile_w = min(tile, multiple * math.ceil((width + 2 * margin) / multiple))
-    padded_h = max(tile_h, height + 2 * margin)
-    padded_w = max(tile_w, width + 2 * margin)
-    pad = ((0, 0), (margin, padded_h - height - margin), (margin, padded_w - width - margin))
+    layout = TileLayout(model, height, width, tile, overlap)
+    m, th, tw = layout.margin, layout.tile_h, layout.tile_w
+    pad = ((0, 0), (m, layout.padded_h - height - m), (m, layout.padded_w - width - m))
     mode = "reflect" if min(height, width) > max(pad[1] + pad[2]) else "symmetric"
     padded = np.pad(planes, pad, mode=mode)                                   # (C_in, Hp, Wp)
 
-    tiles = [(y, x) for y in _tile_starts(padded_h, tile_h, overlap)
-             for x in _tile_starts(padded_w, tile_w, overlap)]
-    weight = _blend_window(tile_h, overlap)[:, None] * _blend_window(tile_w, overlap)[None, :]
-    if len(tiles) == 1:
-        weight = np.ones_like(weight)
-    total, norm = None, np.zeros((padded_h, padded_w), np.float32)
+    tiles, weight = layout.tiles(), layout.weight()
+    total, norm = None, np.zeros((layout.padded_h, layout.padded_w), np.float32)
     for first in range(0, len(tiles), batch_size):
         chunk = tiles[first:first + batch_size]
-        batch = np.stack([padded[:, y:y + tile_h, x:x + tile_w] for y, x in chunk])
+        batch = np.stack([padded[:, y:y + th, x:x + tw] for y, x in chunk])   # (B, C_in, th, tw)
         probs = _forward_probabilities(model, batch, device)                 # (B, C, th, tw)
         if total is None:
-            total = np.zeros((probs.shape[1], padded_h, padded_w), np.float32)
+            total = np.zeros((probs.shape[1], layout.padded_h, layout.padded_w), np.float32)
         for (y, x), p in zip(chunk, probs):
-            total[:, y:y + tile_h, x:x + tile_w] += p * weight
-            norm[y:y + tile_h, x:x + tile_w] += weight
+            total[:, y:y + th, x:x + tw] += p * weight
+            norm[y:y + th, x:x + tw] += weight
     out = total / norm
-    return out[:, margin:margin + height, margin:margin + width]              # (C, H, W)
+    return out[:, m:m + height, m:m + width]                                  # (C, H, W)
 
 
 def predict_stack(model, image, **options):

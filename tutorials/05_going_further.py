@@ -24,6 +24,7 @@
 
 # %%
 import inspect
+import math
 import os
 import tempfile
 import time
@@ -285,8 +286,8 @@ print("large image", large.shape)
 
 # %% [markdown]
 # Near a tile's edge part of each output pixel's receptive field falls outside the tile, onto
-# padding, so predictions there are less reliable. Tiles therefore **overlap** by about half the
-# receptive field, and each tile's output is weighted by a window that is 1 in the middle and
+# padding, so predictions there are less reliable. Tiles therefore **overlap** by the receptive
+# field, and each tile's output is weighted by a window that is 1 in the middle and
 # falls smoothly to the edges; the weighted outputs are added and divided by the summed weights:
 
 # %%
@@ -296,14 +297,14 @@ print(inspect.getsource(predict._blend_window))
 # One more detail matters: tutorial 3 showed that shifting the input shifts the U-Net's output
 # exactly only for shifts that are multiples of 2**(depth-1) (= 4 here, the two poolings). A tile
 # whose corner is not on that grid sees the pooling windows cut differently and predicts slightly
-# differently everywhere. With these settings every tile corner lands on the grid (predict_image
-# also adds a mirrored margin of overlap/2 around the whole image, which shifts the corners):
+# differently everywhere. So predict_image puts every tile corner on that grid (and the mirrored
+# margin of overlap/2 it adds around the whole image is a multiple of 4 too):
 
 # %%
-tile, overlap = 256, 32
-margin = overlap // 2
-starts = predict._tile_starts(large.shape[0] + 2 * margin, tile, overlap)
+tile = 256
 multiple = 2 ** (model.config["depth"] - 1)
+layout = predict.TileLayout(model, *large.shape, tile=tile)        # what predict_image does
+overlap, margin, starts = layout.overlap, layout.margin, layout.starts_y
 print(f"tile {tile}, overlap {overlap}: tiles start at {[s - margin for s in starts]} (image "
       f"coordinates) along each axis -> {len(starts) ** 2} tiles")
 assert all((s - margin) % multiple == 0 for s in starts), "tile corners off the pooling grid"
@@ -317,9 +318,9 @@ prob_whole = predict_image(model, large, tile=1024)                       # one 
 mask_tiled = probabilities_to_mask(prob_tiled)
 print(f"tiled prediction of {large.shape}: {seconds:.1f} s; IoU vs ground truth "
       f"{metrics.iou(mask_tiled, large_truth):.3f}")
-# Compare away from the image's own border (16 px): when it tiles, predict_image also adds a
+# Compare away from the image's own border (overlap/2 px): when it tiles, predict_image also adds a
 # mirrored margin around the whole image, so the outermost pixels differ from the one-pass run.
-inner = (slice(None), slice(16, -16), slice(16, -16))
+inner = (slice(None), slice(margin, -margin), slice(margin, -margin))
 seam_naive = np.abs(prob_naive - prob_whole)[inner].max()
 seam_blend = np.abs(prob_tiled - prob_whole)[inner].max()
 print(f"largest difference from the one-pass prediction: plain tiles {seam_naive:.4f}, "
