@@ -34,8 +34,6 @@
 # %%
 import inspect
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -45,22 +43,8 @@ import minicnn as mc
 import minicnn.functional as F
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"           # the tests set this: fewer steps
-OUT = Path(os.environ.get("MINICNN_TUTORIAL_OUT", tempfile.gettempdir())) / "minicnn_tutorials"
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def show(fig, name):
-    """Save a figure under OUT; in Jupyter also display it inline (no pyplot: never blocks)."""
-    path = OUT / name
-    fig.savefig(path, dpi=90)
-    try:
-        get_ipython  # noqa: F821  (defined only inside IPython/Jupyter)
-    except NameError:
-        print(f"figure saved: {path}")
-        return
-    from IPython.display import Image, display
-    display(Image(filename=str(path)))
-
+OUT = mc.viz.tutorial_output_dir()                     # figures and files go here
+show = mc.viz.show                                     # save a figure; inline in Jupyter
 
 mc.manual_seed(0)
 print("minicnn", mc.__version__, "| quick mode" if QUICK else "| full mode")

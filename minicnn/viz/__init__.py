@@ -4,3 +4,4 @@ curves, segmentation overlays and feature maps. Everything draws on a matplotlib
 from minicnn.viz.graph import collect_graph, draw_graph  # noqa: F401
 from minicnn.viz.gradflow import GradientFlow, plot_gradient_flow  # noqa: F401
 from minicnn.viz.plots import plot_curves, plot_feature_maps, plot_overlay  # noqa: F401
+from minicnn.viz.notebook import show, tutorial_output_dir  # noqa: F401
