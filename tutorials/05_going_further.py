@@ -24,7 +24,6 @@
 
 # %%
 import inspect
-import math
 import os
 import tempfile
 import time
