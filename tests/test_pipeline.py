@@ -133,3 +133,36 @@ def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "minicnn.cli", "--version"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and mc.__version__ in result.stdout
+
+
+def test_train_and_predict_with_classes(tmp_path):
+    images, labels = synthetic_nuclei(3, size=48, seed=4)
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for i, (image, label) in enumerate(zip(images, labels)):
+        classes = np.where(label == 0, 0, 1 + label % 2).astype(np.uint8)   # two nucleus kinds
+        write_image(tmp_path / "images" / f"c{i}.tif", image)
+        write_image(tmp_path / "masks" / f"c{i}.tif", classes)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--images", str(tmp_path / "images"), "--masks",
+                     str(tmp_path / "masks"), "--out", str(out), "--classes", "3", *TINY]) == 0
+    model = mc.load(out / "model.npz")
+    assert model.config["out_channels"] == 3 and model.metadata["classes"] == 3
+    assert cli.main(["predict", str(out / "model.npz"), str(tmp_path / "images" / "c0.tif"),
+                     "--out", str(tmp_path / "pred")]) == 0
+    mask = mc.data.read_image(tmp_path / "pred" / "c0_mask.tif")
+    prob = mc.data.read_image(tmp_path / "pred" / "c0_prob.tif")
+    assert mask.shape == (48, 48) and mask.max() <= 2 and prob.shape == (3, 48, 48)
+    np.testing.assert_allclose(prob.sum(axis=0), 1, atol=1e-5)       # softmax over classes
+
+
+def test_classes_out_of_range_is_explained(tmp_path, capsys):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    write_image(tmp_path / "images" / "a.tif", np.ones((32, 32), np.float32))
+    write_image(tmp_path / "masks" / "a.tif", np.full((32, 32), 5, np.uint8))
+    assert cli.main(["train", "--images", str(tmp_path / "images"), "--masks",
+                     str(tmp_path / "masks"), "--out", str(tmp_path / "o"), "--classes", "3",
+                     *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "5" in err and "3" in err and len(err.strip().splitlines()) == 1
