@@ -12,6 +12,13 @@ import minicnn
 EPILOG = "Run `minicnn COMMAND --help` for the options of a command."
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what was wrong and where to read more)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def positive_int(text):
     value = int(text)
     if value < 1:
@@ -32,7 +39,7 @@ def add_device(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="minicnn", epilog=EPILOG,
         description="A readable deep-learning engine that learns to segment microscopy images.")
     parser.add_argument("--version", action="version", version=f"minicnn {minicnn.__version__}")
@@ -188,6 +195,8 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
+        if getattr(args, "device", "cpu") != "cpu":
+            minicnn.backend.check_device_name(args.device)     # before anything is written
         return COMMANDS[args.command](args) or 0
     except KeyboardInterrupt:
         print("minicnn: interrupted (a checkpoint was saved where training was running)",

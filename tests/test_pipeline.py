@@ -166,3 +166,12 @@ def test_classes_out_of_range_is_explained(tmp_path, capsys):
                      *TINY]) == 2
     err = capsys.readouterr().err
     assert "5" in err and "3" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["train", "--images", "a", "--masks", "b", "--out", "c",
+                                   "--steps", "0"], ["frobnicate"], ["predict", "nuclei"]])
+def test_usage_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and "--help" in err
