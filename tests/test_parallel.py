@@ -120,3 +120,18 @@ def test_scratch_is_reused_per_name_and_grows():
 def test_set_num_threads_checks_its_argument():
     with pytest.raises(ValueError, match="int >= 1"):
         parallel.set_num_threads(0)
+
+
+@pytest.mark.parametrize("plan", PLANS, indirect=True)
+def test_max_pool2d_any_plan_matches_loop_reference(plan):
+    from minicnn.reference import pool as reference
+    x = np.random.default_rng(3).integers(0, 3, size=(3, 2, 7, 6)).astype(np.float64)  # ties
+    for kernel, stride, padding in [(2, 2, 0), (3, 2, 1)]:
+        t = mc.tensor(x, requires_grad=True)
+        y = F.max_pool2d(t, kernel, stride, padding)
+        g = np.random.default_rng(4).standard_normal(y.shape)
+        y.backward(g)
+        np.testing.assert_array_equal(y.numpy(), reference.max_pool2d_forward(x, kernel, stride,
+                                                                               padding))
+        np.testing.assert_array_equal(t.grad, reference.max_pool2d_backward(x, g, kernel, stride,
+                                                                            padding))

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from minicnn import parallel
 from minicnn.backend import get_array_module
 from minicnn.tensor import Function, as_tensor, is_grad_enabled
 
@@ -93,19 +94,30 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         xp = get_array_module(x)
         out_size = self.sizes(x)
+        N, C = x.shape[:2]
         padded = pad_spatial(x, self.padding, -np.inf)            # (N, C, H+2PH, W+2PW)
-        views = [window_view(padded, i, j, out_size, self.stride) for i, j in self.offsets()]
-        out = views[0].copy()                                     # (N, C, OH, OW) running max
+        out = xp.empty((N, C) + out_size, dtype=x.dtype)          # (N, C, OH, OW)
         record = is_grad_enabled()    # the winners are needed only if a backward pass may come
-        index_dtype = np.uint8 if len(views) <= 256 else np.int32
+        index_dtype = np.uint8 if math.prod(self.kernel) <= 256 else np.int32
         winner = xp.zeros(out.shape, dtype=index_dtype) if record else None  # (N, C, OH, OW)
-        for k, view in enumerate(views[1:], start=1):
-            if record:
-                # strictly greater: on a tie the earlier offset stays the winner. Offsets come
-                # in increasing k, so "becomes the winner" is the same as "winner = max(winner, k)".
-                better = view > out                                # (N, C, OH, OW) bool
-                xp.maximum(winner, better.astype(index_dtype) * index_dtype(k), out=winner)
-            xp.maximum(out, view, out=out)  # elementwise chain: ~6x faster than reshape().max()
+
+        def pool_images(task):
+            # images n0:n1 (on the CPU one at a time: an image stays in the cache while the KH*KW
+            # passes below read it, and the images run on all cores; measured 1.5x faster alone)
+            n0, n1 = task[:2]
+            views = [window_view(padded[n0:n1], i, j, out_size, self.stride)
+                     for i, j in self.offsets()]
+            running_max, first = out[n0:n1], winner[n0:n1] if record else None
+            running_max[...] = views[0]                               # (n, C, OH, OW)
+            for k, view in enumerate(views[1:], start=1):
+                if record:
+                    # strictly greater: on a tie the earlier offset stays the winner. Offsets come
+                    # in increasing k, so "becomes the winner" is "winner = max(winner, k)".
+                    better = view > running_max                       # (n, C, OH, OW) bool
+                    xp.maximum(first, better.astype(index_dtype) * index_dtype(k), out=first)
+                xp.maximum(running_max, view, out=running_max)  # ~6x faster than reshape().max()
+
+        parallel.run(pool_images, parallel.tasks(xp, N))
         self.winner = winner  # (N, C, OH, OW) kernel offset of the first maximum
         return out
 
@@ -113,9 +125,14 @@ class MaxPool2d(_Pool2d):
         # BEGIN SOLUTION max_pool2d_backward
         xp = get_array_module(g)
         g_padded = xp.zeros(self.padded_shape, dtype=g.dtype)     # (N, C, H+2PH, W+2PW)
-        for k, (i, j) in enumerate(self.offsets()):
-            # adding through the view: overlapping windows accumulate into shared pixels
-            window_view(g_padded, i, j, self.out_size, self.stride)[...] += g * (self.winner == k)
+
+        def images(task):                       # images n0:n1, as in forward: on all cores
+            n0, n1 = task[:2]
+            for k, (i, j) in enumerate(self.offsets()):
+                # adding through the view: overlapping windows accumulate into shared pixels
+                window_view(g_padded[n0:n1], i, j, self.out_size, self.stride)[...] += (
+                    g[n0:n1] * (self.winner[n0:n1] == k))
+        parallel.run(images, parallel.tasks(xp, g.shape[0]))
         return self.unpad(g_padded)
         # END SOLUTION
 
