@@ -9,10 +9,8 @@ import numpy.lib.stride_tricks as np_stride_tricks
 
 try:  # CuPy is optional: `pip install "minicnn[cuda]"`
     import cupy as _cupy
-    import cupyx as _cupyx
 except Exception:  # ImportError, or a CuPy build that fails to load its CUDA libraries
     _cupy = None
-    _cupyx = None
 
 
 def cuda_available():
@@ -71,7 +69,7 @@ def as_strided(x, shape, strides):
 def scatter_add(target, index, values):
     """target[index] += values, adding repeated indices up (np.add.at on the CPU)."""
     if is_cupy_array(target):
-        _cupyx.scatter_add(target, index, values)
+        _cupy.add.at(target, index, values)
     else:
         np.add.at(target, index, values)
 
