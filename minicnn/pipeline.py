@@ -89,7 +89,7 @@ def demo_settings(quick=False, device="cpu"):
     if quick:
         return TrainSettings(steps=120, batch=4, patch=96, val_every=40, warmup_steps=10,
                              lr=5e-3, dice=True, device=device), {"base_channels": 8, "depth": 3}
-    return TrainSettings(steps=400, batch=8, patch=128, val_every=50, device=device), {}
+    return TrainSettings(steps=800, batch=8, patch=128, val_every=50, device=device), {}
 
 
 def demo(out_dir="minicnn-demo", quick=False, device="cpu", progress=True, force=False):

@@ -25,7 +25,7 @@ from minicnn.tensor import tensor
 @dataclasses.dataclass
 class TrainSettings:
     """Everything that defines a training run (stored in checkpoints and model files)."""
-    steps: int = 400
+    steps: int = 800
     batch: int = 8
     patch: int = 128
     optimizer: str = "adam"           # "adam" or "sgd"
