@@ -9,7 +9,7 @@ Run from anywhere:  python tools/make_readme_figures.py  [--quick] [--steps N] [
 
 The curve always comes from a fresh training run with the recipe of `minicnn demo`
 (minicnn.pipeline.demo_settings and train_pairs, the code behind `minicnn demo` and `minicnn
-train`), validated more often for a smoother curve: about 10 minutes on 2 CPU cores, under a
+train`), validated more often for a smoother curve: about 3.5 minutes on 2 CPU cores (207 s measured), under a
 minute with --quick. The overlay uses the bundled pretrained model
 (minicnn/data/pretrained/nuclei.npz) when this copy of minicnn has one, else the model just
 trained; the held-out strip is marked with a dashed line.
