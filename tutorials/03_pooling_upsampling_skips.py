@@ -34,8 +34,6 @@
 # %%
 import inspect
 import os
-import tempfile
-from importlib import resources
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -43,6 +41,7 @@ from matplotlib.figure import Figure
 import minicnn as mc
 import minicnn.functional as F
 from minicnn.models import UNet
+from minicnn.pipeline import load_model
 from minicnn.predict import receptive_field
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
@@ -239,33 +238,12 @@ print(UNet(base_channels=8, depth=3))
 
 # %% [markdown]
 # To see what the layers respond to we need a network that has learned something. We use the
-# bundled pretrained nuclei model if this copy of minicnn has one; otherwise we train a small U-Net
-# for a few dozen steps on the bundled image (tutorial 4 explains the training in detail).
+# bundled pretrained nuclei model, which `minicnn train` made from the bundled image (tutorial 4
+# trains one step by step).
 
 # %%
-def nuclei_model():
-    """(model, normalization): the bundled pretrained model, else a briefly trained one."""
-    path = resources.files("minicnn.data") / "pretrained" / "nuclei.npz"
-    if path.is_file():
-        from minicnn.pipeline import load_model
-        model = load_model("nuclei")
-        print("using the bundled pretrained model")
-        return model, model.metadata.get("normalization")
-    from minicnn.train import Trainer, TrainSettings
-    image, labels = mc.data.sample_nuclei()
-    pairs = [mc.data.Pair("dsb", mc.data.normalize(image), labels > 0)]
-    train, val = mc.data.split_train_val(pairs, 0.25)
-    steps = 40 if QUICK else 300
-    settings = TrainSettings(steps=steps, batch=4, patch=64, lr=3e-3, schedule="constant",
-                             warmup_steps=5, val_every=steps)
-    model = UNet(base_channels=8, depth=3)
-    history = Trainer(model, train, val, settings, tempfile.mkdtemp()).fit(progress=False)
-    print(f"no pretrained model bundled: trained {steps} steps, validation IoU "
-          f"{history[-1]['val_iou']:.2f}")
-    return model, None
-
-
-model, normalization = nuclei_model()
+model = load_model("nuclei")        # the bundled pretrained U-Net (see its README)
+normalization = model.metadata["normalization"]  # how its training images were scaled
 model.eval()
 
 # %%

@@ -25,9 +25,7 @@
 # %%
 import inspect
 import os
-import tempfile
 import time
-from importlib import resources
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -38,6 +36,7 @@ import minicnn as mc
 import minicnn.functional as F
 from minicnn import backend, metrics, predict
 from minicnn.models import UNet
+from minicnn.pipeline import load_model
 from minicnn.predict import predict_image, probabilities_to_mask
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
@@ -227,32 +226,12 @@ print("Exercise: correct; both classes carry", f"{foreground_weight:.0f}")
 # ## 3. Tiled prediction of a large image
 #
 # A 4000 x 4000 image through a U-Net at once needs gigabytes of activations. `predict_image` cuts
-# it into tiles, predicts a batch of tiles at a time, and blends them. We need a trained nuclei
-# model: the bundled pretrained one if this copy of minicnn has it, else a short training run.
+# it into tiles, predicts a batch of tiles at a time, and blends them. We use the bundled
+# pretrained nuclei model.
 
 # %%
-def nuclei_model():
-    """(model, normalization): the bundled pretrained model, else a briefly trained one."""
-    path = resources.files("minicnn.data") / "pretrained" / "nuclei.npz"
-    if path.is_file():
-        from minicnn.pipeline import load_model
-        model = load_model("nuclei")
-        print("using the bundled pretrained model")
-        return model, model.metadata.get("normalization")
-    from minicnn.train import Trainer, TrainSettings
-    pairs = [mc.data.Pair("dsb", normalized, labels > 0)]
-    train, val = mc.data.split_train_val(pairs, 0.25)
-    steps = 40 if QUICK else 300
-    settings = TrainSettings(steps=steps, batch=4, patch=64, lr=3e-3, schedule="constant",
-                             warmup_steps=5, val_every=steps)
-    model = UNet(base_channels=8, depth=3)
-    history = Trainer(model, train, val, settings, tempfile.mkdtemp()).fit(progress=False)
-    print(f"no pretrained model bundled: trained {steps} steps, validation IoU "
-          f"{history[-1]['val_iou']:.2f}")
-    return model, None
-
-
-model, normalization = nuclei_model()
+model = load_model("nuclei")        # the bundled pretrained U-Net (see its README)
+normalization = model.metadata["normalization"]  # how its training images were scaled
 
 # %% [markdown]
 # A large test image: the sample mirrored into a 2 x 2 mosaic (1024 x 1024), with its ground
