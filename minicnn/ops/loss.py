@@ -34,6 +34,18 @@ def _check_reduction(reduction):
                          f"got {reduction!r}")
 
 
+def _check_logits(loss, logits, min_ndim=0, layouts="any shape"):
+    """The checks every loss makes on its logits: a floating Tensor with the axes it needs."""
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"{loss}: logits must be a Tensor, got {type(logits).__name__}; wrap it "
+                        f"with mc.tensor(...)")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"{loss}: logits must be floating point, got {logits.dtype}")
+    if logits.ndim < min_ndim:
+        raise ValueError(f"{loss}: logits must be {layouts}, got shape {logits.shape}; a single "
+                         f"sample needs a batch axis: logits[None]")
+
+
 def _reduce(per_element, reduction):
     """The per-element loss reduced as asked (the count for "mean" is per_element.size)."""
     if reduction == "sum":
@@ -116,12 +128,7 @@ def binary_cross_entropy_with_logits(logits, target, pos_weight=None, reduction=
         pos_weight = n_negative / n_positive balances a mask with little foreground.
     reduction: "mean" (default), "sum" or "none" (per-element loss, shaped like the logits)."""
     _check_reduction(reduction)
-    if not isinstance(logits, Tensor):
-        raise TypeError(f"binary_cross_entropy_with_logits: logits must be a Tensor, got "
-                        f"{type(logits).__name__}; wrap it with mc.tensor(...)")
-    if logits.dtype.kind != "f":
-        raise TypeError(f"binary_cross_entropy_with_logits: logits must be floating point, got "
-                        f"{logits.dtype}")
+    _check_logits("binary_cross_entropy_with_logits", logits)
     target = _data_on(target, logits, "target")
     if tuple(target.shape) != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: target shape {tuple(target.shape)} "
@@ -204,11 +211,7 @@ def cross_entropy(logits, labels, weight=None, ignore_index=None, reduction="mea
     reduction: "mean" (divides by the summed weights of the non-ignored elements), "sum", "none"
         (per-element loss, shaped like labels)."""
     _check_reduction(reduction)
-    if not isinstance(logits, Tensor):
-        raise TypeError(f"cross_entropy: logits must be a Tensor, got {type(logits).__name__}")
-    if logits.ndim < 2:
-        raise ValueError(f"cross_entropy: logits must be (N, C) or (N, C, H, W), got shape "
-                         f"{logits.shape}; a single sample needs a batch axis: logits[None]")
+    _check_logits("cross_entropy", logits, 2, "(N, C) or (N, C, H, W)")
     N, C = logits.shape[:2]
     labels = _data_on(labels, logits, "labels")
     expected = (N,) + logits.shape[2:]
@@ -259,11 +262,7 @@ def dice_loss(logits, target, smooth=1.0):
     Dice is a ratio of sums of differentiable operations, so it is composed from existing ops
     (sigmoid/softmax, mul, sum, div) and autograd derives its backward pass: no fused Function.
     The target gets no gradient."""
-    if not isinstance(logits, Tensor):
-        raise TypeError(f"dice_loss: logits must be a Tensor, got {type(logits).__name__}")
-    if logits.ndim < 2:
-        raise ValueError(f"dice_loss: logits must be (N, C, H, W) (or (N, C)), got shape "
-                         f"{logits.shape}")
+    _check_logits("dice_loss", logits, 2, "(N, C, H, W) (or (N, C))")
     N, C = logits.shape[:2]
     target = _data_on(target, logits, "target")
     xp = get_array_module(target)
