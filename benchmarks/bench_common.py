@@ -20,12 +20,23 @@ import traceback
 from pathlib import Path
 
 import bench_cases
+import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Missing(Exception):
     """The library does not have what the case needs (yet): the case is skipped, with why."""
+
+
+def normal_array(shape, seed=0):
+    """float32 standard-normal values: both runners feed their library the very same inputs."""
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+def mask_array(shape, seed=1):
+    """A float32 0/1 mask, the same in both runners."""
+    return (np.random.default_rng(seed).random(shape) > 0.5).astype(np.float32)
 
 
 def ensure_repo_importable():

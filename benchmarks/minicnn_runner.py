@@ -38,12 +38,12 @@ def require_module(name):
 
 def data(shape, device, requires_grad=False, seed=0):
     """A float32 tensor of standard-normal values, the same for every run."""
-    array = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    array = bench_common.normal_array(shape, seed)
     return mc.tensor(array, requires_grad=requires_grad, device=device)
 
 
 def binary_mask(shape, device, seed=1):
-    array = (np.random.default_rng(seed).random(shape) > 0.5).astype(np.float32)
+    array = bench_common.mask_array(shape, seed)
     return mc.tensor(array, device=device)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bench_cases
 
 HERE = Path(__file__).resolve().parent
 

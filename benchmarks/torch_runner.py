@@ -18,12 +18,12 @@ from bench_common import Missing
 
 def data(shape, device, requires_grad=False, seed=0):
     """The same float32 values as minicnn_runner.data (same generator, same seed)."""
-    array = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    array = bench_common.normal_array(shape, seed)
     return torch.tensor(array, device=device, requires_grad=requires_grad)
 
 
 def binary_mask(shape, device, seed=1):
-    array = (np.random.default_rng(seed).random(shape) > 0.5).astype(np.float32)
+    array = bench_common.mask_array(shape, seed)
     return torch.tensor(array, device=device)
 
 
