@@ -38,6 +38,12 @@ def add_device(parser):
                         help="where to compute (cuda needs CuPy and an NVIDIA GPU)")
 
 
+def add_channel_axis(parser, default_help):
+    parser.add_argument("--channel-axis", type=int, default=None, metavar="N",
+                        help="the axis of the image files that holds channels, e.g. 0 for "
+                        f"(C, H, W) or -1 for (H, W, C) (default: {default_help})")
+
+
 def build_parser():
     parser = OneLineParser(
         prog="minicnn", epilog=EPILOG,
@@ -74,6 +80,7 @@ def build_parser():
     train.add_argument("--loss", choices=["bce+dice", "bce"], default="bce+dice",
                        help="binary loss: BCE-with-logits plus soft Dice (default), or BCE alone "
                        "(with --classes N: cross-entropy)")
+    add_channel_axis(train, "none: single-channel images")
     train.add_argument("--base-channels", type=positive_int, default=16)
     train.add_argument("--depth", type=positive_int, default=3)
     train.add_argument("--val-every", type=positive_int, default=defaults.val_every)
@@ -97,6 +104,7 @@ def build_parser():
     predict.add_argument("--instances", action="store_true",
                          help="split touching objects and count them")
     predict.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_channel_axis(predict, "the one the model was trained with")
     add_device(predict)
 
     evaluate = commands.add_parser("evaluate", help="score predicted masks against ground truth")
@@ -133,14 +141,16 @@ def run_train(args):
         raise ValueError(f"--classes must be 0 (foreground/background) or at least 2, got "
                          f"{args.classes}")
     pipeline.prepare_output_folder(args.out, force=args.force, resume=bool(args.resume))
-    pairs = read_pairs(args.images, args.masks, classes=args.classes or None)
+    pairs = read_pairs(args.images, args.masks, classes=args.classes or None,
+                       channel_axis=args.channel_axis)
     settings = TrainSettings(steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
                              optimizer=args.optimizer, classes=args.classes,
                              dice=args.loss == "bce+dice",
                              val_every=args.val_every, seed=args.seed, device=args.device)
     _, _, summary = pipeline.train_pairs(
         pairs, args.out, settings, {"base_channels": args.base_channels, "depth": args.depth},
-        val_fraction=args.val_fraction, resume=args.resume, progress=not args.quiet)
+        val_fraction=args.val_fraction, resume=args.resume, progress=not args.quiet,
+        channel_axis=args.channel_axis)
     print(f"validation IoU {summary['val_iou']:.3f} (best at step {summary['best_step']} of "
           f"{summary['steps']}, {summary['seconds']:.0f} s); model: "
           f"{os.path.join(args.out, 'model.npz')}")
@@ -152,7 +162,7 @@ def run_predict(args):
     counts = pipeline.predict_files(args.model, args.images, args.out, tile=args.tile,
                                     overlap=args.overlap, threshold=args.threshold,
                                     instances=args.instances, device=args.device,
-                                    force=args.force)
+                                    force=args.force, channel_axis=args.channel_axis)
     for stem, count in counts:
         print(f"{stem}: {args.out}/{stem}_prob.tif, {stem}_mask.tif"
               + (f", {count} objects" if count is not None else ""))

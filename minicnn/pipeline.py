@@ -43,8 +43,11 @@ def normalize_pairs(pairs, settings=None):
 
 
 def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=0.25,
-                resume=None, progress=True, normalization=None):
+                resume=None, progress=True, normalization=None, channel_axis=None):
     """Train a U-Net on (name, image, mask) pairs; returns (model, history, summary dict).
+
+    channel_axis: the axis of the image files that held the channels (what `read_pairs` was
+    given); it is stored in model.npz so that `predict_files` reads new images the same way.
 
     Writes to out_dir: model.npz (best validation IoU), checkpoint.npz (to resume),
     history.csv, curves.png (loss and IoU) and overlay.png (validation image / truth / prediction).
@@ -61,7 +64,8 @@ def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=
     if settings.device != "cpu":
         model.to(settings.device)
     metadata = {"normalization": normalization, "classes": settings.classes,
-                "threshold": settings.threshold, "training": dataclasses.asdict(settings)}
+                "threshold": settings.threshold, "channel_axis": channel_axis,
+                "training": dataclasses.asdict(settings)}
     trainer = Trainer(model, train, val, settings, out_dir, extra_metadata=metadata)
     if resume:
         trainer.resume(resume)
@@ -117,10 +121,38 @@ def load_model(model):
     return loaded
 
 
+def channels_before_plane(image, channel_axis, in_channels, path):
+    """The image with its channel axis moved just before (H, W), so (..., C, H, W) with
+    C == in_channels; channel_axis=None: the image unchanged (2-D, or a stack of 2-D planes)."""
+    if channel_axis is None:
+        if in_channels != 1:
+            raise ValueError(f"the model takes {in_channels}-channel images but no channel axis "
+                             f"was given for {path} (shape {image.shape}); pass --channel-axis "
+                             f"(channel_axis=) with the axis that holds the {in_channels} "
+                             f"channels, e.g. -1 for (H, W, C) or 0 for (C, H, W)")
+        return image
+    if image.ndim == 2 and in_channels == 1:
+        return image[None]                                               # (1, H, W)
+    if image.ndim < 3 or not -image.ndim <= channel_axis < image.ndim:
+        raise ValueError(f"channel axis {channel_axis} is out of range for {path} with shape "
+                         f"{image.shape}; give --channel-axis (channel_axis=) an axis from "
+                         f"{-image.ndim} to {image.ndim - 1}")
+    image = np.moveaxis(image, channel_axis, -3)                         # (..., C, H, W)
+    if image.shape[-3] != in_channels:
+        raise ValueError(f"{path} has {image.shape[-3]} channels on axis {channel_axis} (shape "
+                         f"after moving it before (H, W): {image.shape}) but the model was "
+                         f"trained on {in_channels}-channel images; pass the --channel-axis that "
+                         f"holds the {in_channels} channels")
+    return image
+
+
 def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold=None,
-                  instances=False, device="cpu", force=False):
+                  instances=False, device="cpu", force=False, channel_axis=None):
     """Write <stem>_prob.tif, <stem>_mask.tif (and <stem>_labels.tif + counts.csv) per image.
-    Returns a list of (stem, object count or None)."""
+    Returns a list of (stem, object count or None).
+
+    channel_axis: the axis of the image files that holds the channels (default: the one the
+    model was trained with, stored in model.npz; None for single-channel images and stacks)."""
     if isinstance(model, str):
         model = load_model(model)
     if device != "cpu":
@@ -128,13 +160,16 @@ def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold
     metadata = getattr(model, "metadata", {}) or {}
     normalization = metadata.get("normalization", DEFAULT_NORMALIZATION)
     threshold = metadata.get("threshold", 0.5) if threshold is None else threshold
+    channel_axis = metadata.get("channel_axis") if channel_axis is None else channel_axis
+    in_channels = model.config.get("in_channels", 1)
     os.makedirs(out_dir, exist_ok=True)
     counts = []
     for path in image_paths:
         stem = os.path.splitext(os.path.basename(path))[0]
         image = read_image(path)
-        probs = predict_stack(model, normalize(image, normalization), tile=tile,
-                              overlap=overlap, device=device)              # (..., C, H, W)
+        image = channels_before_plane(image, channel_axis, in_channels, path)
+        probs = predict_stack(model, normalize(image, normalization), tile=tile, overlap=overlap,
+                              device=device, channels=channel_axis is not None)  # (..., C, H, W)
         mask = probabilities_to_mask(probs, threshold)                      # (..., H, W)
         single = probs.shape[-3] == 1
         prob_out = probs[..., 0, :, :] if single else probs

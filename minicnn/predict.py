@@ -132,15 +132,19 @@ def predict_image(model, image, tile=256, overlap=None, batch_size=4, device="cp
     return out[:, m:m + height, m:m + width]                                  # (C, H, W)
 
 
-def predict_stack(model, image, **options):
+def predict_stack(model, image, channels=False, **options):
     """Probabilities for a 2-D image (H, W) -> (C, H, W), or plane by plane for a stack
-    (Z, H, W) or a time series (T, Z, H, W) -> (..., C, H, W)."""
+    (Z, H, W) or a time series (T, Z, H, W) -> (..., C, H, W).
+
+    channels=True: the third-last axis holds the input channels, (..., C_in, H, W), and each
+    (C_in, H, W) image is predicted whole."""
     image = np.asarray(image)
-    if image.ndim == 2:
+    plane_ndim = 3 if channels else 2
+    if image.ndim == plane_ndim:
         return predict_image(model, image, **options)
-    planes = image.reshape(-1, *image.shape[-2:])
+    planes = image.reshape(-1, *image.shape[-plane_ndim:])
     probs = np.stack([predict_image(model, plane, **options) for plane in planes])
-    return probs.reshape(*image.shape[:-2], *probs.shape[1:])
+    return probs.reshape(*image.shape[:-plane_ndim], *probs.shape[1:])
 
 
 def probabilities_to_mask(probs, threshold=0.5):

@@ -66,7 +66,8 @@ def as_image(array, path, channel_axis=None):
         if array.ndim != 2:
             raise DataError(f"{path} has shape {array.shape}; expected a 2-D image (H, W) or one "
                             f"with leading axes of size 1; if an axis holds channels, name it "
-                            f"with channel_axis (e.g. channel_axis={array.ndim - 1} for (H, W, C))")
+                            f"with channel_axis (e.g. channel_axis={array.ndim - 1} for "
+                            f"(H, W, C); `minicnn train --channel-axis {array.ndim - 1}`)")
     else:
         if not -array.ndim <= channel_axis < array.ndim:
             raise DataError(f"channel_axis={channel_axis} is out of range for {path} with shape "
