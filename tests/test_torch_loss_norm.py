@@ -94,3 +94,25 @@ def test_dice_matches_torch_composition(rng):
         dice = (2 * (p * onehot).sum(axes) + 1) / (p.sum(axes) + onehot.sum(axes) + 1)
         return 1 - dice.mean()
     run_both(lambda x: F.dice_loss(x, labels), torch_dice, [x], rng)
+
+
+@pytest.mark.parametrize("momentum", [None, 0.3])
+def test_batchnorm2d_running_stats_match_torch(momentum, rng):
+    """nn.BatchNorm2d over several training calls (None: PyTorch's cumulative average), then
+    eval: outputs, running_mean, running_var and num_batches_tracked agree in float64."""
+    ours = mc.nn.BatchNorm2d(3, momentum=momentum).double()
+    theirs = torch.nn.BatchNorm2d(3, momentum=momentum).double()
+    for shape in [(2, 3, 4, 5), (5, 3, 2, 2), (3, 3, 3, 1), (4, 3, 2, 6)]:
+        x = rng.standard_normal(shape) * 3 + rng.standard_normal()
+        out = ours(mc.tensor(x)).numpy()
+        np.testing.assert_allclose(out, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(ours.running_mean.numpy(), theirs.running_mean.numpy(),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(),
+                                   rtol=1e-12)
+        assert int(ours.num_batches_tracked.numpy()) == int(theirs.num_batches_tracked)
+    x = rng.standard_normal((2, 3, 3, 3))
+    ours.eval(), theirs.eval()
+    np.testing.assert_allclose(ours(mc.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-10, atol=1e-12)

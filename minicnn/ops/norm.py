@@ -22,6 +22,8 @@ class BatchNorm(Function):
     variance, divided by M); the running statistics move towards them:
         running_mean = (1 - momentum) running_mean + momentum mean
         running_var  = (1 - momentum) running_var  + momentum var * M / (M - 1)   (unbiased)
+    (BatchNorm2d(momentum=None) passes momentum = 1 / k for its k-th training batch, which makes
+    the running statistics the plain average of the k batch statistics.)
     Eval: mean and var are the running statistics (constants).
 
     Backward, with r = 1 / sqrt(var + eps), x_hat = (x - mean) r, g_hat = g * weight:
@@ -84,6 +86,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     training=True: uses the batch's own statistics and updates running_mean/running_var IN
     PLACE (arrays or Tensors of shape (C,), or both None to keep no running statistics).
     training=False: uses running_mean/running_var (the batch statistics if they are None).
+    momentum: the weight of this batch in the running statistics, a number in [0, 1].
     The output has the shape of x."""
     if not isinstance(x, Tensor):
         raise TypeError(f"batch_norm: x must be a Tensor, got {type(x).__name__}")
@@ -91,6 +94,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"batch_norm: x must be (N, C) or (N, C, H, W), got shape {x.shape}")
     if x.dtype.kind != "f":
         raise TypeError(f"batch_norm: x must be floating point, got {x.dtype}")
+    if momentum is None:
+        raise ValueError("batch_norm: momentum must be a number in [0, 1], got None; a cumulative "
+                         "average is BatchNorm2d(momentum=None), which passes 1 / k for its k-th "
+                         "training batch: pass that number to call batch_norm directly")
     if not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
         raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r}")
     if not isinstance(eps, numbers.Real) or eps <= 0:
