@@ -146,7 +146,14 @@ class Trainer:
                                  f"{getattr(saved, name)!r} but this run asks for "
                                  f"{getattr(self.settings, name)!r}; use the same settings to "
                                  f"resume, or start a new run without --resume")
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except ValueError as error:
+            raise ValueError(f"the checkpoint {path} does not fit the network of this run: "
+                             f"{error}. Resume with the network settings of that run "
+                             f"(--base-channels, --depth, --classes) and images with as many "
+                             f"channels (--channel-axis), or start a new run without --resume"
+                             ) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_iou = int(trainer["step"]), float(trainer["best_iou"])

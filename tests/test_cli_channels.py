@@ -172,4 +172,5 @@ def test_resume_with_another_channel_count_is_one_line(trained, folders, tmp_pat
     code = cli.main(["train", "--images", str(flat), "--masks", str(folders / "masks"),
                      "--out", str(tmp_path / "out"), *TINY, "--resume", str(checkpoint)])
     assert code == 2
-    one_error_line(capsys, "shape")
+    line = one_error_line(capsys, "shape")
+    assert "--channel-axis" in line and "without --resume" in line
