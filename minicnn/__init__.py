@@ -7,6 +7,7 @@ from minicnn.gradcheck import GradcheckError, gradcheck  # noqa: F401
 from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minimum,  # noqa: F401
                                reshape, sqrt, sum, transpose)
 from minicnn.ops.shape import concat  # noqa: F401
+from minicnn.parallel import get_num_threads, set_num_threads  # noqa: F401  (CPU threads)
 from minicnn.rng import manual_seed  # noqa: F401
 from minicnn.tensor import Function, Tensor, no_grad, ones, randn, tensor, zeros  # noqa: F401
 from minicnn.trace import trace  # noqa: F401,E402  (mc.trace(): print every backward step)

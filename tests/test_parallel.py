@@ -122,6 +122,21 @@ def test_set_num_threads_checks_its_argument():
         parallel.set_num_threads(0)
 
 
+def test_set_num_threads_is_public_and_used():
+    """mc.set_num_threads(n) (like torch.set_num_threads) decides how many threads share the
+    bands: with 1, every task runs in the calling thread."""
+    seen = set()
+    try:
+        mc.set_num_threads(1)
+        assert mc.get_num_threads() == 1
+        parallel.run(lambda task: seen.add(threading.get_ident()), list(range(8)))
+        assert seen == {threading.get_ident()}
+        mc.set_num_threads(2)
+        assert mc.get_num_threads() == 2
+    finally:
+        mc.set_num_threads(parallel.default_num_threads())
+
+
 @pytest.mark.parametrize("plan", PLANS, indirect=True)
 def test_max_pool2d_any_plan_matches_loop_reference(plan):
     from minicnn.reference import pool as reference
