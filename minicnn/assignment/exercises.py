@@ -43,28 +43,25 @@ def _grad(t):
     return None if t.grad is None else np.asarray(t.grad)
 
 
-def _float64(mc, a, grad=True):
-    return mc.tensor(np.array(a, dtype=np.float64), requires_grad=grad)
+def _float64(mc, a):
+    return mc.tensor(np.array(a, dtype=np.float64), requires_grad=True)
+
+
+def unary_compute(op):
+    """compute(mc, case) for an op of one tensor: out = mc.functional.<op>(x, **settings), and
+    dx from backward(g)."""
+    def compute(mc, case):
+        x = _float64(mc, case["x"])
+        y = getattr(mc.functional, op)(x, **case.get("settings", {}))
+        y.backward(case["g"])
+        return {"out": y.numpy(), "dx": _grad(x)}
+    return compute
 
 
 # ---- elementwise ----
 def elementwise_cases(rng):
     return [{"label": f"x {shape}", "x": _normal(rng, *shape), "g": _normal(rng, *shape),
              "constants": {}} for shape in [(4, 5), (2, 3, 4, 4)]]
-
-
-def relu_compute(mc, case):
-    x = _float64(mc, case["x"])
-    y = mc.functional.relu(x)
-    y.backward(case["g"])
-    return {"out": y.numpy(), "dx": _grad(x)}
-
-
-def sigmoid_compute(mc, case):
-    x = _float64(mc, case["x"])
-    y = mc.functional.sigmoid(x)
-    y.backward(case["g"])
-    return {"out": y.numpy(), "dx": _grad(x)}
 
 
 def relu_gradcheck(mc, rng):
@@ -149,13 +146,6 @@ def max_pool2d_cases(rng):
     return cases
 
 
-def max_pool2d_compute(mc, case):
-    x = _float64(mc, case["x"])
-    y = mc.functional.max_pool2d(x, **case["settings"])
-    y.backward(case["g"])
-    return {"out": y.numpy(), "dx": _grad(x)}
-
-
 def max_pool2d_gradcheck(mc, rng):
     mc.gradcheck(lambda x: mc.functional.max_pool2d(x, 2), _float64(mc, _normal(rng, 1, 2, 4, 4)))
 
@@ -177,13 +167,6 @@ def upsample_cases(mode):
                            "settings": settings, "constants": {"the block size SH*SW": SH * SW}})
         return result
     return cases
-
-
-def upsample_compute(mc, case):
-    x = _float64(mc, case["x"])
-    y = mc.functional.upsample(x, **case["settings"])
-    y.backward(case["g"])
-    return {"out": y.numpy(), "dx": _grad(x)}
 
 
 def upsample_gradcheck(mode):
@@ -253,11 +236,11 @@ CATALOGUE = [
     Exercise("relu_backward", "ops/activation.py", 5,
              "return dL/dx given g = dL/dout (shaped like x); the slope of ReLU is 1 where x > 0, "
              "else 0 (the forward pass saved self.positive = x > 0)",
-             elementwise_cases, relu_compute, relu_gradcheck, {"dx": "dL/dx"}),
+             elementwise_cases, unary_compute("relu"), relu_gradcheck, {"dx": "dL/dx"}),
     Exercise("sigmoid_backward", "ops/activation.py", 5,
              "return dL/dx given g = dL/dout; the forward pass saved self.out = s = sigmoid(x), "
              "and ds/dx can be written with s alone",
-             elementwise_cases, sigmoid_compute, sigmoid_gradcheck, {"dx": "dL/dx"}),
+             elementwise_cases, unary_compute("sigmoid"), sigmoid_gradcheck, {"dx": "dL/dx"}),
     Exercise("matmul_backward", "ops/basic.py", 10,
              "return (dL/da, dL/db) for out = a @ b given g = dL/dout (..., n, m): the matrix "
              "calculus of C = AB on the last two axes, summed back over batch axes that "
@@ -283,18 +266,19 @@ CATALOGUE = [
              "return dL/dx (N, C, H, W) given g = dL/dout (N, C, OH, OW): each window's gradient "
              "goes to its maximum only, the FIRST one in row-major order on ties (self.winner "
              "holds its kernel offset k = i*KW + j), and overlapping windows add up",
-             max_pool2d_cases, max_pool2d_compute, max_pool2d_gradcheck, {"dx": "dL/dx"}),
+             max_pool2d_cases, unary_compute("max_pool2d"), max_pool2d_gradcheck,
+             {"dx": "dL/dx"}),
     Exercise("upsample_nearest_backward", "ops/resize.py", 10,
              "return dL/dx (N, C, H, W) given g = dL/dout (N, C, H*SH, W*SW): each input pixel "
              "was copied into an SH x SW block of the output (self.scale = (SH, SW)), so its "
              "gradient collects g from that whole block",
-             upsample_cases("nearest"), upsample_compute, upsample_gradcheck("nearest"),
+             upsample_cases("nearest"), unary_compute("upsample"), upsample_gradcheck("nearest"),
              {"dx": "dL/dx"}),
     Exercise("upsample_bilinear_backward", "ops/resize.py", 5,
              "return dL/dx (N, C, H, W) given g = dL/dout (N, C, OH, OW): the forward pass "
              "computed out = A_h x A_w^T along the two axes, so multiply g by the transposed "
              "matrices, whose sparse rows apply_rows takes from self.A_h and self.A_w",
-             upsample_cases("bilinear"), upsample_compute, upsample_gradcheck("bilinear"),
+             upsample_cases("bilinear"), unary_compute("upsample"), upsample_gradcheck("bilinear"),
              {"dx": "dL/dx"}),
     Exercise("bce_backward", "ops/loss.py", 10,
              "return (dL/dx, None, None) given g = dL/dloss: the per-element derivative of the "

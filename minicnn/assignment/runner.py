@@ -63,8 +63,7 @@ def main(exercises_path, workdir, timeout, names):
                     for key, value in outputs.items():
                         if value is not None:
                             arrays[f"{i}.{key}"] = np.asarray(value)
-                    report["cases"].append({"ok": True, "none": [k for k, v in outputs.items()
-                                                                 if v is None]})
+                    report["cases"].append({"ok": True})
                 except TimeoutError:
                     raise
                 except Exception as error:  # the student's code: record it, go on
