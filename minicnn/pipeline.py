@@ -17,6 +17,7 @@ import numpy as np
 from minicnn import io, metrics
 from minicnn.data import (DEFAULT_NORMALIZATION, Pair, normalize, read_image,
                           sample_nuclei, split_train_val, write_image)
+from minicnn.data.pairs import channels_before_plane
 from minicnn.models import UNet
 from minicnn.predict import predict_image, predict_stack, probabilities_to_mask
 from minicnn.train import Trainer, TrainSettings, mask_scores
@@ -92,7 +93,7 @@ def demo_settings(quick=False, device="cpu"):
     """The demo's recipe: quick finishes in under a minute on 2 CPU cores."""
     if quick:
         return TrainSettings(steps=120, batch=4, patch=96, val_every=40, warmup_steps=10,
-                             lr=5e-3, dice=True, device=device), {"base_channels": 8, "depth": 3}
+                             lr=5e-3, device=device), {"base_channels": 8, "depth": 3}
     return TrainSettings(steps=800, batch=8, patch=128, val_every=50, device=device), {}
 
 
@@ -121,7 +122,7 @@ def load_model(model):
     return loaded
 
 
-def channels_before_plane(image, channel_axis, in_channels, path):
+def model_input_planes(image, channel_axis, in_channels, path):
     """The image with its channel axis moved just before (H, W), so (..., C, H, W) with
     C == in_channels; channel_axis=None: the image unchanged (2-D, or a stack of 2-D planes)."""
     if channel_axis is None:
@@ -133,11 +134,7 @@ def channels_before_plane(image, channel_axis, in_channels, path):
         return image
     if image.ndim == 2 and in_channels == 1:
         return image[None]                                               # (1, H, W)
-    if image.ndim < 3 or not -image.ndim <= channel_axis < image.ndim:
-        raise ValueError(f"channel axis {channel_axis} is out of range for {path} with shape "
-                         f"{image.shape}; give --channel-axis (channel_axis=) an axis from "
-                         f"{-image.ndim} to {image.ndim - 1}")
-    image = np.moveaxis(image, channel_axis, -3)                         # (..., C, H, W)
+    image = channels_before_plane(image, channel_axis, path)            # (..., C, H, W)
     if image.shape[-3] != in_channels:
         raise ValueError(f"{path} has {image.shape[-3]} channels on axis {channel_axis} (shape "
                          f"after moving it before (H, W): {image.shape}) but the model was "
@@ -167,7 +164,7 @@ def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold
     for path in image_paths:
         stem = os.path.splitext(os.path.basename(path))[0]
         image = read_image(path)
-        image = channels_before_plane(image, channel_axis, in_channels, path)
+        image = model_input_planes(image, channel_axis, in_channels, path)
         probs = predict_stack(model, normalize(image, normalization), tile=tile, overlap=overlap,
                               device=device, channels=channel_axis is not None)  # (..., C, H, W)
         mask = probabilities_to_mask(probs, threshold)                      # (..., H, W)

@@ -57,6 +57,16 @@ def _drop_leading_ones(array, keep_ndim):
     return array
 
 
+def channels_before_plane(array, channel_axis, path):
+    """array with its axis `channel_axis` moved just before (H, W): (..., C, H, W)."""
+    if array.ndim < 3 or not -array.ndim <= channel_axis < array.ndim:
+        raise DataError(f"channel axis {channel_axis} is out of range for {path} with shape "
+                        f"{array.shape}: channel_axis={channel_axis} must name one of its axes, "
+                        f"from {-array.ndim} to {array.ndim - 1}, and an image with channels has "
+                        f"at least 3 (--channel-axis N on the command line)")
+    return np.moveaxis(array, channel_axis, -3)
+
+
 def as_image(array, path, channel_axis=None):
     """float32 (H, W); or (C, H, W), the channel axis moved first, when `channel_axis` is given."""
     if array.dtype.kind not in "biuf":
@@ -69,15 +79,11 @@ def as_image(array, path, channel_axis=None):
                             f"with channel_axis (e.g. channel_axis={array.ndim - 1} for "
                             f"(H, W, C); `minicnn train --channel-axis {array.ndim - 1}`)")
     else:
-        if not -array.ndim <= channel_axis < array.ndim:
-            raise DataError(f"channel_axis={channel_axis} is out of range for {path} with shape "
-                            f"{array.shape}; use an axis from {-array.ndim} to {array.ndim - 1}")
-        array = np.moveaxis(array, channel_axis, 0)
-        while array.ndim > 3 and array.shape[1] == 1:  # (C, 1, H, W) -> (C, H, W)
-            array = array[:, 0]
+        moved = channels_before_plane(array, channel_axis, path)   # (..., C, H, W)
+        array = _drop_leading_ones(moved, 3)                       # (1, C, H, W) -> (C, H, W)
         if array.ndim != 3:
-            raise DataError(f"{path} has shape {array.shape} after moving channel_axis="
-                            f"{channel_axis} first; expected (C, H, W)")
+            raise DataError(f"{path} has shape {moved.shape} after moving channel_axis="
+                            f"{channel_axis} before (H, W); expected (C, H, W)")
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
