@@ -54,8 +54,10 @@ def _tile_starts(length, tile, overlap, multiple):
     as the whole image, and every tile sees the pixels the way a one-pass prediction would."""
     if length <= tile:
         return [0]
-    step = tile - overlap - multiple             # slack for rounding the starts to the grid
-    count = math.ceil((length - tile) / max(step, 1)) + 1
+    # slack for rounding the starts to the grid; at least one grid step, so that no two starts
+    # round to the same place (length - tile is a multiple of `multiple`)
+    step = max(tile - overlap - multiple, multiple)
+    count = math.ceil((length - tile) / step) + 1
     return [multiple * round(i * (length - tile) / (count - 1) / multiple) for i in range(count)]
 
 
@@ -126,7 +128,8 @@ def predict_image(model, image, tile=256, overlap=None, batch_size=4, device="cp
         if total is None:
             total = np.zeros((probs.shape[1], layout.padded_h, layout.padded_w), np.float32)
         for (y, x), p in zip(chunk, probs):
-            total[:, y:y + th, x:x + tw] += p * weight
+            p *= weight                                                       # (C, th, tw)
+            total[:, y:y + th, x:x + tw] += p
             norm[y:y + th, x:x + tw] += weight
     out = total / norm
     return out[:, m:m + height, m:m + width]                                  # (C, H, W)

@@ -58,3 +58,18 @@ def test_stack_is_predicted_plane_by_plane(model, rng):
     probs = predict_stack(model, stack, tile=64)
     assert probs.shape == (2, 3, 1, 32, 32)
     np.testing.assert_allclose(probs[1, 2], predict_image(model, stack[1, 2], tile=64), atol=1e-6)
+
+
+@pytest.mark.parametrize("length,tile,overlap,multiple", [
+    (1072, 48, 44, 4), (1072, 256, 44, 4), (520, 64, 60, 8), (300, 100, 30, 4), (64, 64, 8, 4)])
+def test_tile_starts_cover_the_length_on_the_grid_without_repeats(length, tile, overlap,
+                                                                   multiple):
+    """A repeated start would run the network twice on the same tile and weigh it double (with a
+    tile barely larger than the overlap, the starts used to repeat up to 4 times per axis)."""
+    from minicnn.predict import _tile_starts
+    starts = _tile_starts(length, tile, overlap, multiple)
+    assert starts[0] == 0 and starts[-1] == max(length - tile, 0)
+    assert all(s % multiple == 0 for s in starts)
+    gaps = np.diff(starts)
+    assert (gaps > 0).all()                                      # no tile twice
+    assert (gaps <= max(tile - overlap, multiple)).all()         # neighbours overlap enough
