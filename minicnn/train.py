@@ -140,7 +140,7 @@ class Trainer:
                              f"`minicnn train`); give the checkpoint.npz of an earlier run")
         trainer = state["trainer"]
         saved = TrainSettings(**trainer["settings"])
-        for name in ("batch", "patch", "classes", "optimizer", "seed"):
+        for name in ("batch", "patch", "classes", "optimizer", "dice", "seed"):
             if getattr(saved, name) != getattr(self.settings, name):
                 raise ValueError(f"the checkpoint {path} was trained with {name}="
                                  f"{getattr(saved, name)!r} but this run asks for "

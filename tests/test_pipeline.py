@@ -1,5 +1,6 @@
 """End to end through the `minicnn` command on small seeded synthetic data:
 train a few steps -> predict -> evaluate; resume equals an uninterrupted run; bad input -> exit 2."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -103,6 +104,11 @@ def test_resume_equals_uninterrupted(folders, tmp_path):
     for (name, a), (_, b) in zip(whole.model.named_parameters(), second.model.named_parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
     assert [r["step"] for r in second.history] == [3, 6]
+    # a setting that changes what is optimized must match, e.g. the loss (Dice on or off)
+    other = Trainer(mc.models.UNet(1, 1, base_channels=4, depth=2), train, val,
+                    dataclasses.replace(settings, dice=not settings.dice), tmp_path / "b")
+    with pytest.raises(ValueError, match="dice=True but this run asks for False"):
+        other.resume(tmp_path / "b" / "checkpoint.npz")
 
 
 def test_existing_output_folder_is_refused(folders, tmp_path, capsys):
