@@ -35,6 +35,14 @@ HERE = Path(__file__).resolve().parent
 RUNNERS = {"minicnn": HERE / "minicnn_runner.py", "PyTorch": HERE / "torch_runner.py"}
 
 
+def usable_cores():
+    """The cores this process may run on (Linux), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                      # macOS, Windows
+        return os.cpu_count()
+
+
 def run_child(library, keys, full, device, timeout):
     """One runner process for `keys`; returns {key: result}, with an error for each key if the
     process itself fails."""
@@ -158,7 +166,7 @@ def table(cases, results, meta, reps, full, device, torch_note, load=None):
                                           "MKL_NUM_THREADS") if k in os.environ}
     lines = [
         f"- date: {datetime.date.today().isoformat()}; CPU: {cpu_name()} ({os.cpu_count()} "
-        f"logical cores, {len(os.sched_getaffinity(0))} usable); device: {device}"
+        f"logical cores, {usable_cores()} usable); device: {device}"
         + (f"; 1-min load average {load[0]:.1f} before the runs, {load[1]:.1f} after (the "
            f"runs themselves add up to the thread count)" if load else ""),
         f"- python {platform.python_version()}, numpy {mc_meta.get('numpy', '?')}, "

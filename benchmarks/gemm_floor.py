@@ -20,26 +20,29 @@ Never imports torch.
 """
 import argparse
 import collections
+import dataclasses
 import importlib
-import statistics
-import time
 
 import numpy as np
 
-import bench_common
-
-bench_common.ensure_repo_importable()
-
-import minicnn as mc  # noqa: E402  (after the path fix above)
-import minicnn.functional as F  # noqa: E402
-from minicnn import parallel  # noqa: E402
-from minicnn.models import UNet  # noqa: E402
+import bench_cases
+import minicnn_runner  # the benchmark cases in minicnn (it makes minicnn importable)
+from bench_common import time_calls
+from minicnn import parallel
 
 conv_ops = importlib.import_module("minicnn.ops.conv")
 
 
+def unet_step(batch, size):
+    """One training step of the benchmarks' U-Net (the unet_step case: UNet(1, 1, 16, 3), SGD
+    momentum 0.9, BCE-with-logits) on a batch x 1 x size x size input."""
+    case = bench_cases.get_case("unet_step_b4_256", full=True)
+    return minicnn_runner.build_unet_step(dataclasses.replace(case, shape=(batch, 1, size, size)),
+                                          "cpu")
+
+
 def record_gemms(batch, size):
-    """{(kind, M, K, columns): count} for one forward + backward of UNet(1, 1, 16, 3).
+    """{(kind, M, K, columns): count} for one training step of the benchmarks' U-Net.
     kind "conv": y (M, columns) = w (M, K) @ cols (K, columns), also every input gradient done
     as a convolution; "weight": dw^T (K, M) = cols (K, columns) @ g^T (columns, M)."""
     gemms = collections.Counter()
@@ -54,29 +57,19 @@ def record_gemms(batch, size):
         gemms[("weight", g.shape[1], K, g.shape[0] * g.shape[2] * g.shape[3])] += 1
         return conv_weight_grad(x, g, kernel, *settings, **options)
 
+    step = unet_step(batch, size)
     conv_ops.conv_gemm, conv_ops.conv_weight_grad = (recording_conv_gemm,
                                                      recording_conv_weight_grad)
     try:
-        x, target = unet_batch(batch, size)
-        F.binary_cross_entropy_with_logits(UNet(1, 1, 16, 3)(x), target).backward()
+        step()
     finally:
         conv_ops.conv_gemm, conv_ops.conv_weight_grad = conv_gemm, conv_weight_grad
     return gemms
 
 
-def unet_batch(batch, size):
-    x = mc.tensor(bench_common.normal_array((batch, 1, size, size)))
-    return x, mc.tensor(bench_common.mask_array((batch, 1, size, size)))
-
-
 def median_seconds(run, repeats):
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """The median of `repeats` timed calls, after one untimed call."""
+    return time_calls(run, min_time=0, min_iters=repeats, max_iters=repeats)["median"]
 
 
 def one_core_rate(kind, M, K, columns, repeats):
@@ -88,25 +81,13 @@ def one_core_rate(kind, M, K, columns, repeats):
         w = rng.standard_normal((M, K), dtype=np.float32)                    # (M, K)
         out = np.empty((M, band), dtype=np.float32)
         cols_t, w_t = np.ascontiguousarray(cols.T), np.ascontiguousarray(w.T)
+        out_t = np.empty((band, M), dtype=np.float32)
         seconds = min(median_seconds(lambda: np.matmul(w, cols, out=out), repeats),
-                      median_seconds(lambda: cols_t @ w_t, repeats))
+                      median_seconds(lambda: np.matmul(cols_t, w_t, out=out_t), repeats))
     else:
         g_t = rng.standard_normal((band, M), dtype=np.float32)               # (band, M)
         seconds = median_seconds(lambda: cols @ g_t, repeats)
     return 2 * M * K * band / seconds
-
-
-def step_seconds(batch, size, repeats):
-    """Median time of a whole training step (SGD momentum 0.9), as the benchmarks run it."""
-    x, target = unet_batch(batch, size)
-    model = UNet(1, 1, 16, 3)
-    optimizer = mc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        optimizer.zero_grad()
-        F.binary_cross_entropy_with_logits(model(x), target).backward()
-        optimizer.step()
-    return median_seconds(step, repeats)
 
 
 def main(argv=None):
@@ -125,16 +106,16 @@ def main(argv=None):
     with threadpool_limits(limits=1, user_api="blas"):
         for (kind, M, K, columns), count in sorted(gemms.items()):
             rate = one_core_rate(kind, M, K, columns, args.repeats)
-            work = 2 * M * K * columns * count
-            flops += work
-            floor += work / (rate * args.cores)
+            work = 2 * M * K * columns * count                     # FLOPs
+            seconds = work / (rate * args.cores)
+            flops, floor = flops + work, floor + seconds
             print(f"  {kind:6s} M={M:3d} K={K:4d} columns={columns:7d} x{count}: "
-                  f"{rate / 1e9:5.1f} GFLOP/s per core -> {work / (rate * args.cores) * 1e3:6.1f} ms")
+                  f"{rate / 1e9:5.1f} GFLOP/s per core -> {seconds * 1e3:6.1f} ms")
     print(f"floor: {floor * 1e3:.0f} ms on {args.cores} core(s) for {flops / 1e9:.1f} GFLOP "
           f"(everything but the GEMMs free, every core busy)")
     seconds = None
     if args.step:
-        seconds = step_seconds(args.batch, args.size, 5)
+        seconds = median_seconds(unet_step(args.batch, args.size), 5)
         print(f"a real step: {seconds * 1e3:.0f} ms; the floor is {floor / seconds:.0%} of it")
     return floor, seconds
 
