@@ -150,3 +150,21 @@ def test_max_pool2d_any_plan_matches_loop_reference(plan):
                                                                                padding))
         np.testing.assert_array_equal(t.grad, reference.max_pool2d_backward(x, g, kernel, stride,
                                                                             padding))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation", [
+    ((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 2), (2, 1), (0, 2), (1, 2)),
+    ((1, 1), (1, 1), (0, 0), (1, 1)), ((5, 3), (3, 2), (2, 1), (2, 1))])
+def test_band_columns_are_the_im2col_columns_of_their_rows(kernel, stride, padding, dilation):
+    """What conv_gemm and conv_weight_grad multiply, band by band, is exactly the matching
+    slice of the whole-batch im2col matrix, for every band (incl. those touching the padding)."""
+    from minicnn.ops.conv import band_columns, conv_output_size, im2col
+    x = np.random.default_rng(4).standard_normal((2, 3, 11, 9))
+    OH, OW = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in
+              zip(x.shape[2:], kernel, stride, padding, dilation))
+    for n in range(2):
+        whole = im2col(x[n:n + 1], kernel, stride, padding, dilation, (OH, OW))  # (K, OH*OW)
+        for r0 in range(OH):
+            for r1 in range(r0 + 1, OH + 1):
+                cols = band_columns(x, (n, n + 1, r0, r1), kernel, stride, padding, dilation, OW)
+                np.testing.assert_array_equal(cols[0], whole[:, r0 * OW:r1 * OW])

@@ -43,12 +43,12 @@ How it runs fast (the same arithmetic, in another order). The whole matrix `cols
 copies of the input: for a 32-channel 256 x 256 batch of 4 that is 300 MB, written once and read
 back once by the GEMM, which makes memory the bottleneck. So `conv_gemm` and `conv_weight_grad`
 never build it whole: they walk over the images and over bands of a few output rows, and for
-each band fill a small `cols` (about 1 MB, `band_columns`) that stays in the CPU cache while one
+each band fill a small `cols` (about 4 MB, `band_columns`) that stays in the CPU cache while one
 GEMM uses it and writes its rows of y in place. The bands are independent, so they run on all
 cores (minicnn/parallel.py). The forward pass keeps only x, not cols: the backward pass cuts the
 same bands out of x again, which costs one more copy but no memory. On the GPU there is one
-band: the whole batch, one big batched GEMM. `im2col` and `col2im` below are the whole-batch
-versions, the way to read (and test) what a band does.
+band: the whole batch, one big batched GEMM. `im2col` below is the whole-batch version, the
+way to read what a band does (tutorial 2 uses it); `col2im` is its adjoint.
 """
 from minicnn import backend, parallel
 from minicnn.backend import get_array_module
