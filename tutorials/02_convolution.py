@@ -175,7 +175,9 @@ print("F.conv2d agrees with the loop definition")
 #   pixel, so its gradient is the sum, over pixels, of $g$ times that input number.
 # - $\partial L/\partial \text{cols} = W^T g$, and $\partial L/\partial x$ sends every column back
 #   to the window it came from, **adding** where windows overlap (`col2im`). With stride 1 that is
-#   the same as convolving $g$ with the flipped kernel.
+#   the same as a convolution of $g$, padded by $d(K-1)-p$, with the kernel flipped in both
+#   spatial axes and its two channel axes swapped (O, C becomes C, O): every input pixel
+#   collects $g$ from each output pixel whose window covered it.
 #
 # The loop reference says the same thing pixel by pixel:
 
@@ -238,7 +240,7 @@ print("Exercise 2: correct")
 # ## 4. Loops against matrix products: how much faster?
 #
 # Same numbers, very different speed. (The loop version is already partly vectorized: each
-# position is one `tensordot`. A fully scalar six-fold loop in Python would be ~1000x slower.)
+# position is one `tensordot`. A fully scalar loop in Python, seven-fold over n, o, i, j, c, k_h, k_w, would be ~1000x slower.)
 
 # %%
 size = 32 if QUICK else 96

@@ -65,8 +65,8 @@ if GPU:
     print("A GPU is available: the comparison below runs on both devices.")
 else:
     print("NOTE: no GPU here (CuPy is not installed, or it sees no NVIDIA GPU). Everything below "
-          "runs on the CPU; with `pip install \"minicnn[cuda]\"` on a machine with a GPU the same "
-          "cells also time the GPU.")
+          "runs on the CPU; on a machine with a GPU, `pip install \".[cuda]\"` run in the minicnn "
+          "checkout adds CuPy, and the same cells also time the GPU.")
 
 # %% [markdown]
 # Moving work to the GPU is one call on the model and one on the data. Gradients, optimizer state
@@ -138,8 +138,10 @@ assert metrics.pixel_accuracy(lazy_mask, centre_mask) > 0.98 and weighted > 10 *
 
 # %% [markdown]
 # Plain BCE already rates the lazy answer as good (the 99 % background pixels each
-# contribute a tiny loss). With `pos_weight` = negatives / positives, every missed foreground
-# pixel costs as much as all the background pixels together, and the lazy answer's loss is
+# contribute a tiny loss). With `pos_weight` = negatives / positives (the number printed above),
+# a missed foreground pixel costs as much as that many background pixels: not as much as the
+# whole background, but enough that the foreground pixels *together* weigh as much as all the
+# background pixels together (the exercise below checks this). The lazy answer's loss becomes
 # large. The **Dice loss** (1 - soft Dice) ignores the background count altogether: it only asks
 # how well the predicted and true foreground overlap, and for the lazy answer it is close to 1.
 #
