@@ -32,7 +32,6 @@
 # Run it top to bottom. `MINICNN_QUICK=1` makes it shorter (used by the tests).
 
 # %%
-import inspect
 import os
 
 import numpy as np
@@ -116,8 +115,7 @@ assert np.allclose(w.grad, by_hand_w, rtol=1e-5) and np.isclose(b.grad, by_hand_
 # how it works, in minicnn's own source:
 
 # %%
-source = inspect.getsource(mc.gradcheck)
-print(source[source.index("    out = fn(*inputs)"):source.index("        grad = grad.reshape")])
+mc.viz.show_source(mc.gradcheck, start="out = fn(*inputs)", stop="grad = grad.reshape")
 
 # %%
 w64 = mc.tensor([0.5, -1.0, 0.25], dtype="float64", requires_grad=True)
@@ -136,15 +134,14 @@ print("gradcheck passed for the neuron")
 # %%
 from minicnn.ops import activation  # noqa: E402
 
-print(inspect.getsource(activation.ReLU))
+mc.viz.show_source(activation.ReLU)
 
 # %% [markdown]
 # And this is the loop in `Tensor.backward` that calls those `backward` methods, from the loss back
 # to the leaves, adding up gradients where a tensor was used more than once:
 
 # %%
-source = inspect.getsource(mc.Tensor.backward)
-print(source[source.index("grads = {"):])
+mc.viz.show_source(mc.Tensor.backward, start="grads = {")
 
 # %% [markdown]
 # ### Exercise 1: the ReLU backward pass
@@ -280,7 +277,7 @@ assert accuracy > (0.85 if QUICK else 0.95)
 # `mc.optim.SGD` with no momentum is the line `p.data -= lr * p.grad`:
 
 # %%
-print(inspect.getsource(mc.optim.SGD.update))
+mc.viz.show_source(mc.optim.SGD.update)
 
 # %%
 fig = Figure(figsize=(10, 4))

@@ -27,7 +27,6 @@
 # 4. timing the loop version against the fast one.
 
 # %%
-import inspect
 import os
 import time
 
@@ -61,7 +60,7 @@ rng = np.random.default_rng(0)
 # fast code against:
 
 # %%
-print(inspect.getsource(loop_conv.conv2d_forward))
+mc.viz.show_source(loop_conv.conv2d_forward)
 
 # %% [markdown]
 # ### A filter on a real image
@@ -117,11 +116,18 @@ print("Exercise 1: correct")
 # trick every fast library uses: cut out every window the kernel visits and lay them side by side
 # as the **columns** of one matrix, `cols` of shape (C·KH·KW, N·OH·OW). The convolution is then
 # a single matrix product: the weights as a matrix (O, C·KH·KW) times `cols`, which BLAS (or
-# cuBLAS on a GPU) computes very fast. minicnn builds `cols` from a strided *view* of the image,
-# so that no number is copied until the final reshape:
+# cuBLAS on a GPU) computes very fast. Here it is for one 4 x 4 image and a 3 x 3 kernel (the
+# colours match each window to its column and to the output pixel it becomes):
 
 # %%
-print(inspect.getsource(fast_conv.im2col))
+show(mc.viz.diagrams.im2col(), "02_im2col.png")
+
+# %% [markdown]
+# minicnn builds `cols` from a strided *view* of the image, so that no number is copied until
+# the final reshape:
+
+# %%
+mc.viz.show_source(fast_conv.im2col)
 
 # %% [markdown]
 # See it on a tiny input: one 4 x 4 image, a 3 x 3 kernel, no padding: 2 x 2 = 4 windows,
@@ -179,10 +185,18 @@ print("F.conv2d agrees with the loop definition")
 #   spatial axes and its two channel axes swapped (O, C becomes C, O): every input pixel
 #   collects $g$ from each output pixel whose window covered it.
 #
+# In pictures, on the same 4 x 4 image: each weight's gradient collects one input pixel from
+# every window (coloured by the output pixel, and so by the $g$, it belongs to), and each input
+# pixel's gradient collects one weight from every window that covered it:
+
+# %%
+show(mc.viz.diagrams.conv_backward(), "02_conv_backward.png")
+
+# %% [markdown]
 # The loop reference says the same thing pixel by pixel:
 
 # %%
-print(inspect.getsource(loop_conv.conv2d_backward))
+mc.viz.show_source(loop_conv.conv2d_backward)
 
 # %% [markdown]
 # and the fast `Conv2d.backward` does it with matrix products: $g\,\text{cols}^T$ band by band
@@ -190,8 +204,8 @@ print(inspect.getsource(loop_conv.conv2d_backward))
 # convolution of $g$ with the flipped kernel (`conv2d_input_grad`):
 
 # %%
-print(inspect.getsource(fast_conv.Conv2d.backward))
-print(inspect.getsource(fast_conv.conv_weight_grad))
+mc.viz.show_source(fast_conv.Conv2d.backward)
+mc.viz.show_source(fast_conv.conv_weight_grad)
 
 # %% [markdown]
 # `gradcheck` confirms all three gradients, for several settings (float64, small sizes: it does

@@ -32,7 +32,6 @@
 # 5. the U-Net's code, and what its encoder and decoder see (feature maps).
 
 # %%
-import inspect
 import os
 
 import numpy as np
@@ -97,12 +96,19 @@ assert mc.gradcheck(lambda t: F.max_pool2d(t, 2), x64)
 print("Exercise 1: correct")
 
 # %% [markdown]
+# The same routing in a picture, with this example's numbers: forward keeps the outlined maximum
+# of each coloured window, backward sends each window's $g$ back to that one position.
+
+# %%
+show(mc.viz.diagrams.max_pool(), "03_max_pool.png")
+
+# %% [markdown]
 # minicnn's pooling reads every window as a strided *view* (no copy), one view per kernel offset:
 
 # %%
 from minicnn.ops import pool  # noqa: E402
 
-print(inspect.getsource(pool.MaxPool2d))
+mc.viz.show_source(pool.MaxPool2d)
 
 # %% [markdown]
 # ## 2. Upsampling: back to full resolution
@@ -167,7 +173,7 @@ assert difference < 1e-4
 # the U-Net (the tiled prediction uses it to choose its overlap):
 
 # %%
-print(inspect.getsource(receptive_field))
+mc.viz.show_source(receptive_field)
 
 # %% [markdown]
 # We can also **measure** it with back-propagation: the gradient of one output pixel with respect
@@ -229,11 +235,20 @@ print("Exercise 2: correct")
 # %% [markdown]
 # ## 5. The U-Net: encoder, bottleneck, decoder, skips
 #
+# The whole network for one 256 x 256 image, with the shape of every tensor (the shapes are
+# checked against a real forward pass): the encoder halves the size and doubles the channels at
+# each level; the decoder does the opposite, and each skip connection hands a level's encoder
+# output across to the decoder of the same size.
+
+# %%
+show(mc.viz.diagrams.unet(size=256, base_channels=16, depth=3), "03_unet.png")
+
+# %% [markdown]
 # Here is minicnn's U-Net forward pass. The encoder stores each level's output in `skips`; the
 # decoder upsamples and **concatenates** the stored map of the same size before its convolutions.
 
 # %%
-print(inspect.getsource(UNet.forward))
+mc.viz.show_source(UNet.forward)
 print(UNet(base_channels=8, depth=3))
 
 # %% [markdown]

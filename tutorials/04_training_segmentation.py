@@ -36,7 +36,6 @@
 # held-out IoU above 0.5; full mode trains a larger one for 400 steps and asks for 0.75.
 
 # %%
-import inspect
 import os
 import tempfile
 import time
@@ -68,6 +67,13 @@ else:
                   min_iou=0.75)
 print("quick mode" if QUICK else "full mode", CONFIG)
 mc.manual_seed(0)
+
+# %% [markdown]
+# One training step, the loop this notebook builds piece by piece (the pictures are a crop of the
+# bundled image, its annotation, and the prediction of the bundled pretrained model):
+
+# %%
+show(mc.viz.diagrams.training_loop(), "04_training_loop.png")
 
 # %% [markdown]
 # ## 1. Paired images: raw image and ground truth
@@ -113,7 +119,7 @@ show(fig, "04_pair.png")
 # to the network and a few hot pixels do not set the scale:
 
 # %%
-print(inspect.getsource(mc.data.normalize_percentile))
+mc.viz.show_source(mc.data.normalize_percentile)
 normalized = mc.data.normalize(raw)
 print(f"after: 1st percentile {np.percentile(normalized, 1):.3f}, "
       f"99.8th {np.percentile(normalized, 99.8):.3f}, dtype {normalized.dtype}")
@@ -202,7 +208,7 @@ print(f"logits {logits.shape}; predicted probability {probability.min():.3f}..."
 # step size (`mc.optim.SGD` works too, with a larger learning rate and more steps):
 
 # %%
-print(inspect.getsource(mc.optim.Adam.update))
+mc.viz.show_source(mc.optim.Adam.update)
 
 # %% [markdown]
 # **Exercise 1.** Write one training step: forward, loss, clear old gradients, back-propagate,
@@ -266,7 +272,7 @@ show(fig, "04_optimizers.png")
 # runs it from the command line; its step is the same few lines:)
 
 # %%
-print(inspect.getsource(Trainer.train_step))
+mc.viz.show_source(Trainer.train_step)
 
 # %%
 def validation_scores(model):

@@ -23,7 +23,6 @@
 #    at once. We cut it into overlapping tiles and blend them so that no seams show.
 
 # %%
-import inspect
 import os
 import time
 
@@ -55,8 +54,8 @@ normalized = mc.data.normalize(image)                               # (512, 512)
 # switch, in `minicnn/backend.py`, is the only place that knows CuPy exists:
 
 # %%
-print(inspect.getsource(backend.get_array_module))
-print(inspect.getsource(backend.to_device))
+mc.viz.show_source(backend.get_array_module)
+mc.viz.show_source(backend.to_device)
 
 # %%
 GPU = mc.cuda_available()
@@ -256,7 +255,7 @@ print("large image", large.shape)
 # falls smoothly to the edges; the weighted outputs are added and divided by the summed weights:
 
 # %%
-print(inspect.getsource(predict._blend_window))
+mc.viz.show_source(predict._blend_window)
 
 # %% [markdown]
 # One more detail matters: tutorial 3 showed that shifting the input shifts the U-Net's output

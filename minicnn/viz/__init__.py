@@ -5,3 +5,5 @@ from minicnn.viz.graph import collect_graph, draw_graph  # noqa: F401
 from minicnn.viz.gradflow import GradientFlow, plot_gradient_flow  # noqa: F401
 from minicnn.viz.plots import plot_curves, plot_feature_maps, plot_overlay  # noqa: F401
 from minicnn.viz.notebook import show, tutorial_output_dir  # noqa: F401
+from minicnn.viz import diagrams  # noqa: F401,E402  (im2col, U-Net, ... as figures)
+from minicnn.viz.source import show_source, source_text  # noqa: F401
