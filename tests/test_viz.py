@@ -8,7 +8,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import viz
-from minicnn.viz.graph import collect_graph, layout
+from minicnn.viz.graph import VALUE_LIMIT, collect_graph, layout
 from tests.conftest import make
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -240,3 +240,69 @@ def test_plot_feature_maps(tmp_path, rng):
     assert sum(bool(ax.images) for ax in fig.axes) == 3
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         viz.plot_feature_maps(rng.random((8, 8)))
+
+
+def test_names_from_a_dict_and_small_values_with_gradients():
+    x = mc.tensor([1.0, 2.0, 3.0])
+    w = mc.tensor([0.5, -1.0, 0.25], requires_grad=True)
+    b = mc.tensor(0.1, requires_grad=True)
+    a = ((w * x).sum() + b).sigmoid()
+    plain = texts(viz.draw_graph(a))
+    assert "x" not in plain and "w" not in plain                  # unnamed: only shapes
+    a.backward(retain_graph=True)
+    words = texts(viz.draw_graph(a, names={"x": x, "w": w, "b": b, "lr": 0.1, "_hidden": a},
+                                 values=True))
+    for name in ("x", "w", "b"):
+        assert name in words
+    assert "value [1 2 3]" in words and "value [0.5 -1 0.25]" in words
+    s = 1 / (1 + np.exp(-(0.5 - 2 + 0.75 + 0.1)))
+    slope = s * (1 - s)                                                # d sigmoid / dz
+    assert f"grad [{slope:.3g} {2 * slope:.3g} {3 * slope:.3g}]" in words    # w.grad = slope * x
+    assert f"grad {slope:.3g}" in words                                      # b.grad
+    assert sum(t.startswith("grad") for t in words) == 2                     # x has none
+    big = mc.tensor(np.zeros(VALUE_LIMIT + 1), requires_grad=True)
+    words = texts(viz.draw_graph(big.sum(), values=True))
+    assert "value 0" in words and not any(t.startswith("value [") for t in words)  # big: no numbers
+    with pytest.raises(TypeError, match="names must be a dict"):
+        viz.draw_graph(a, names=[x, w])
+
+
+def test_show_source_hides_every_solution_block():
+    from minicnn.ops import activation
+    from minicnn.reference import conv as loop_conv
+    from minicnn.assignment.markers import parse
+    import inspect
+
+    for obj in (activation.ReLU, loop_conv.conv2d_backward, mc.optim.SGD.update):
+        original = inspect.getsource(obj)
+        blocks = parse(original)
+        assert blocks, f"{obj.__qualname__} is expected to hold an exercise"
+        shown = viz.source_text(obj)
+        assert "BEGIN SOLUTION" not in shown and "END SOLUTION" not in shown
+        for block in blocks:
+            assert f"exercise {block.name}:" in shown
+            hidden = original.split("\n")[block.begin + 1:block.end]
+            assert not any(line.strip() and line.strip() in shown.split("\n")
+                           for line in hidden if len(line.strip()) > 25), "answer leaked"
+    part = viz.source_text(mc.Tensor.backward, start="grads = {")
+    assert part.startswith("grads = {") and "def backward" not in part
+    with pytest.raises(ValueError, match="no line containing"):
+        viz.source_text(mc.Tensor.backward, start="this text is not there")
+    with pytest.raises(TypeError, match="show_source needs"):
+        viz.source_text(3)
+
+
+def test_diagrams_draw(tmp_path):
+    from minicnn.viz import diagrams
+
+    shapes = [shape for _, _, lines in diagrams.unet_shapes(256, 16, 3) for _, shape in lines]
+    assert shapes[0] == (1, 256, 256) and shapes[-1] == (1, 256, 256)
+    assert (64, 64, 64) in shapes and (64, 128, 128) in shapes       # bottleneck, level-1 concat
+    for name, draw in diagrams.ALL.items():
+        if name == "training_loop":       # pictures given: no pretrained model needed here
+            fig = draw(*np.random.default_rng(0).random((3, 16, 16)))
+        else:
+            fig = draw()
+        path = tmp_path / f"{name}.png"
+        fig.savefig(path, dpi=40)
+        assert path.read_bytes()[:8] == PNG_MAGIC

@@ -68,10 +68,13 @@ print("z =", z.item(), " a =", a.item())
 # %% [markdown]
 # Every operation recorded *where its output came from*: `a.creator` is the `Sigmoid` that made
 # `a`, whose input is `z`, made by an `Add`, and so on back to the leaves `w`, `x`, `b`. That
-# chain of records is the **computation graph**. minicnn can draw it (SVG, no Graphviz needed):
+# chain of records is the **computation graph**. minicnn can draw it (SVG, no Graphviz needed).
+# `names` labels the tensors with our variable names (the two (3,) leaves are `w` and `x`), and
+# `values=True` writes the numbers of small tensors:
 
 # %%
-svg = mc.viz.draw_graph(a, OUT / "neuron_graph.svg")
+names = dict(x=x, w=w, b=b, z=z, a=a)
+svg = mc.viz.draw_graph(a, OUT / "neuron_graph.svg", names=names, values=True)
 print(f"graph written to {OUT / 'neuron_graph.svg'}")
 print("a was made by", type(a.creator).__name__, "from", [t.shape for t in a.creator.inputs])
 svg  # in Jupyter the picture shows here
@@ -92,8 +95,15 @@ svg  # in Jupyter the picture shows here
 
 # %%
 with mc.trace():
-    a.backward()
+    a.backward(retain_graph=True)     # keep the graph, to draw it once more below
 print("w.grad =", w.grad, " b.grad =", b.grad)
+
+# %% [markdown]
+# The same graph after `backward()`: the leaves that asked for gradients (`w`, `b`) now carry
+# them; `x`, plain data, has none.
+
+# %%
+mc.viz.draw_graph(a, names=names, values=True)
 
 # %% [markdown]
 # Check it against the formula, computed by hand with NumPy:

@@ -4,7 +4,12 @@
     mc.viz.draw_graph(loss, "graph.png")           # a PNG picture, returns the path
 
 Tensors are rounded boxes (name, shape, dtype); operations are square boxes with the Function's
-class name; arrows run input -> op -> output. The picture reads from top (the inputs and
+class name; arrows run input -> op -> output. A tensor's name is its `.name`, else the name given
+in `names` (a dict such as dict(w=w, x=x, b=b), or vars() in a notebook), else its parameter name
+in `model`. `values=True` also writes the numbers of every small tensor (at most VALUE_LIMIT
+elements) and, after backward(), its gradient:
+
+    mc.viz.draw_graph(a, names=dict(x=x, w=w, b=b), values=True) The picture reads from top (the inputs and
 weights) to bottom (the output). No Graphviz is needed: the layout is computed here.
 
 Layout (a "layered" drawing): every node gets a layer = the length of the LONGEST path from it
@@ -22,6 +27,9 @@ under every leaf. For the intermediate tensors, trace the backward pass and pass
 import os
 from xml.sax.saxutils import escape
 
+import numpy as np
+
+from minicnn import backend
 from minicnn.tensor import Tensor
 from minicnn.trace import grad_norm, trace
 
@@ -29,6 +37,7 @@ CHAR_W, LINE_H, PAD = 7.2, 15, 8      # pixels per character, per text line, ins
 LAYER_GAP, NODE_GAP, MARGIN = 48, 18, 20
 COLORS = {"op": "#ffe8b0", "param": "#c8e6c9", "data": "#e3e3e3", "tensor": "#dbe9f7",
           "output": "#f8c8c8"}
+VALUE_LIMIT = 6                       # values=True writes tensors of at most this many numbers
 
 
 class SVG(str):
@@ -68,13 +77,23 @@ def collect_graph(output):
     return nodes, list(dict.fromkeys(edges))  # an input used twice by one op: one arrow
 
 
-def _labels(kind, obj, output, grads, show_grad_norms, param_names):
+def _numbers(array):
+    """A short one-line text of a small array: [0.5 -1 0.25]."""
+    return np.array2string(np.asarray(backend.to_numpy(array)), separator=" ",
+                           formatter={"float_kind": lambda v: f"{v:.3g}"}, max_line_width=10_000)
+
+
+def _labels(kind, obj, output, grads, show_grad_norms, names, values):
     """The text lines of one node and its colour class."""
     if kind == "op":
         return [type(obj).__name__], "op"
-    name = obj.name or param_names.get(id(obj))
+    name = obj.name or names.get(id(obj))
     lines = [name] if name else []
     lines.append(f"{obj.shape} {obj.dtype}")
+    if values and obj.data.size <= VALUE_LIMIT:
+        lines.append(f"value {_numbers(obj.data)}")
+        if obj.grad is not None:
+            lines.append(f"grad {_numbers(obj.grad)}")
     if show_grad_norms:
         norm = None
         if grads is not None:
@@ -144,20 +163,29 @@ def _place(rows, sizes):
     return boxes, width, y - LAYER_GAP + MARGIN
 
 
-def draw_graph(output, path=None, show_grad_norms=False, grads=None, model=None):
+def draw_graph(output, path=None, show_grad_norms=False, grads=None, model=None, names=None,
+               values=False):
     """Draw the graph that computed `output`. path None or '*.svg': returns the SVG text (and
     writes it when a path is given; a notebook cell shows it as a picture); '*.png': writes a
     PNG with matplotlib and returns the path.
     grads: a finished mc.trace() (or {id(tensor): norm}) to label intermediate tensors with
     their gradient norms; implies show_grad_norms. model: anything with named_parameters()
-    (an mc.nn.Module): its parameters are labelled with their names ('0.weight')."""
+    (an mc.nn.Module): its parameters are labelled with their names ('0.weight').
+    names: {name: tensor} (e.g. dict(w=w, x=x) or vars()); entries that are not tensors, and
+    names starting with '_', are ignored. values: write the value (and .grad, when there is one)
+    of every tensor with at most VALUE_LIMIT elements."""
     if grads is not None and not isinstance(grads, (dict, trace)):
         raise TypeError(f"grads must be a finished mc.trace() object or a dict {{id(tensor): "
                         f"norm}}, got {type(grads).__name__}")
     show_grad_norms = show_grad_norms or grads is not None
     nodes, edges = collect_graph(output)
-    param_names = {} if model is None else {id(p): n for n, p in model.named_parameters()}
-    info = {key: _labels(kind, obj, output, grads, show_grad_norms, param_names)
+    if names is not None and not isinstance(names, dict):
+        raise TypeError(f"names must be a dict {{name: tensor}}, e.g. dict(w=w, x=x), got "
+                        f"{type(names).__name__}")
+    labels = {} if model is None else {id(p): n for n, p in model.named_parameters()}
+    labels.update({id(t): n for n, t in (names or {}).items()
+                   if isinstance(t, Tensor) and not n.startswith("_")})
+    info = {key: _labels(kind, obj, output, grads, show_grad_norms, labels, values)
             for key, kind, obj in nodes}
     sizes = {key: (max(len(s) for s in lines) * CHAR_W + 2 * PAD, len(lines) * LINE_H + 2 * PAD)
              for key, (lines, _) in info.items()}
@@ -192,8 +220,8 @@ def _svg(info, boxes, edges, width, height):
         out.append(f'<g class="{kind}"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
                    f'height="{h:.1f}" rx="{radius}" fill="{COLORS[style]}" stroke="#333"/>')
         for i, text in enumerate(lines):
-            weight = ' font-weight="bold"' if i == 0 and (style == "op" or len(lines) > 1 and
-                                                           "|grad|" not in text) else ""
+            named = len(lines) > 1 and not lines[0].startswith("(")   # shapes print as (..)
+            weight = ' font-weight="bold"' if i == 0 and (style == "op" or named) else ""
             out.append(f'<text x="{x + w / 2:.1f}" y="{y + PAD + (i + 0.8) * LINE_H:.1f}" '
                        f'text-anchor="middle"{weight}>{escape(text)}</text>')
         out.append("</g>")
