@@ -10,8 +10,7 @@ import pytest
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import parallel
-from tests.test_conv import (CONV_REFERENCE, TRANSPOSE_REFERENCE, check_against_reference,
-                             config_id)
+from tests.cases import CONV_REFERENCE, TRANSPOSE_REFERENCE, check_against_reference, config_id
 
 PLANS = ["one-row bands", "whole batch"]
 
@@ -158,7 +157,9 @@ def test_max_pool2d_any_plan_matches_loop_reference(plan):
 def test_band_columns_are_the_im2col_columns_of_their_rows(kernel, stride, padding, dilation):
     """What conv_gemm and conv_weight_grad multiply, band by band, is exactly the matching
     slice of the whole-batch im2col matrix, for every band (incl. those touching the padding)."""
-    from minicnn.ops.conv import band_columns, conv_output_size, im2col
+    from minicnn.fast.conv import band_columns
+    from minicnn.ops.conv import im2col
+    from minicnn.ops.geometry import conv_output_size
     x = np.random.default_rng(4).standard_normal((2, 3, 11, 9))
     OH, OW = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in
               zip(x.shape[2:], kernel, stride, padding, dilation))

@@ -30,7 +30,7 @@ import functools
 import numpy as np
 
 from minicnn.backend import get_array_module
-from minicnn.ops.pool import as_pair
+from minicnn.ops.geometry import pair
 from minicnn.tensor import Function, as_tensor
 
 
@@ -148,7 +148,7 @@ def upsample(x, scale_factor=2, mode="nearest", align_corners=False):
                          f"missing axes, e.g. x.reshape(1, 1, H, W) for a single image")
     if isinstance(scale_factor, float) and scale_factor.is_integer():
         scale_factor = int(scale_factor)
-    scale = as_pair(scale_factor, "scale_factor (integers only)")
+    scale = pair(scale_factor, "scale_factor (integers only)")
     if min(scale) < 1:
         raise ValueError(f"upsample: scale_factor must be >= 1, got {scale_factor}")
     if mode == "nearest":

@@ -12,7 +12,7 @@ All three ops only move values around, so their backward passes move the gradien
 import numbers
 
 from minicnn.backend import get_array_module
-from minicnn.ops.pool import as_pair
+from minicnn.ops.geometry import pair
 from minicnn.tensor import Function, as_tensor
 
 
@@ -197,7 +197,7 @@ def center_crop(x, size):
     size: (h, w) or an int for a square. Where H - h is odd the window sits as torchvision's
     CenterCrop puts it: top = round((H - h) / 2) (halves round to even), likewise left."""
     x = as_tensor(x)
-    h, w = as_pair(size, "size")
+    h, w = pair(size, "size")
     if x.ndim < 2:
         raise ValueError(f"center_crop works on the last two axes, x has shape {x.shape}")
     H, W = x.shape[-2:]
