@@ -21,10 +21,11 @@
 #
 # In this notebook:
 # 1. the loop definition of `conv2d` (minicnn's readable reference) and the output-size formula;
-# 2. the fast version: **im2col** turns the whole convolution into one matrix product;
+# 2. **im2col**: the whole convolution as one matrix product (minicnn's readable `conv2d`);
 # 3. the backward pass: deriving $\partial L/\partial X$, $\partial L/\partial W$,
 #    $\partial L/\partial b$, checking them with `gradcheck`; an exercise;
-# 4. timing the loop version against the fast one.
+# 4. timing the loops against im2col, and one U-Net training step on minicnn's readable path
+#    against its fast path (`mc.set_fast`).
 
 # %%
 import os
@@ -37,7 +38,8 @@ from threadpoolctl import threadpool_limits
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import parallel
-from minicnn.ops import conv as fast_conv
+from minicnn.models import UNet
+from minicnn.ops import conv as readable_conv
 from minicnn.reference import conv as loop_conv
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
@@ -127,7 +129,7 @@ show(mc.viz.diagrams.im2col(), "02_im2col.png")
 # the final reshape:
 
 # %%
-mc.viz.show_source(fast_conv.im2col)
+mc.viz.show_source(readable_conv.im2col)
 
 # %% [markdown]
 # See it on a tiny input: one 4 x 4 image, a 3 x 3 kernel, no padding: 2 x 2 = 4 windows,
@@ -135,8 +137,8 @@ mc.viz.show_source(fast_conv.im2col)
 
 # %%
 tiny = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
-cols = fast_conv.im2col(tiny, kernel=(3, 3), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
-                        out_size=(2, 2))
+cols = readable_conv.im2col(tiny, kernel=(3, 3), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                           out_size=(2, 2))
 print("image:\n", tiny[0, 0])
 print("cols (one window per column):\n", cols)
 kernel = rng.standard_normal((1, 1, 3, 3))
@@ -145,19 +147,23 @@ assert np.allclose(as_product, loop_conv.conv2d_forward(tiny, kernel))
 print("one matrix product == the loops")
 
 # %% [markdown]
-# `cols` holds KH·KW copies of the input, which for a real batch is hundreds of megabytes. So
-# minicnn's `F.conv2d` does the same arithmetic in another order: it walks over the images and
-# over **bands** of a few output rows, fills a small `cols` for each band (it stays in the CPU
-# cache), and runs one matrix product per band, on all cores (on a GPU: one band, the whole
-# batch). `im2col` above is the whole-batch version of what a band does. The module docstring
-# says it all:
+# That is minicnn's convolution, `minicnn/ops/conv.py`: a `Function` whose forward is
+# `W_rows @ im2col(x) + b` and whose backward (section 3) is two more matrix products. The
+# class's docstring carries the derivation; the bodies are exercises in the course kit, so here
+# they show as placeholders (write them yourself, or read them in `minicnn/ops/conv.py`):
 
 # %%
-doc = fast_conv.__doc__
-print(doc[doc.find("How it runs fast"):] if "How it runs fast" in doc else doc)
+mc.viz.show_source(readable_conv.Conv2d)
 
 # %% [markdown]
-# With several channels, stride, padding and dilation, the fast `F.conv2d` agrees with the loop
+# `cols` holds KH·KW copies of the input, which for a real batch is hundreds of megabytes. So
+# when speed matters minicnn runs a twin of this class, in `minicnn/fast/conv.py`: the same
+# arithmetic in another order (small `cols` for **bands** of a few output rows, which stay in
+# the CPU cache, one matrix product per band, on all cores). It returns the same numbers, and
+# `mc.set_fast(False)` switches it off (section 4 times both). The twin is speed machinery, not
+# something to learn the convolution from; everything in this notebook is the readable op.
+#
+# With several channels, stride, padding and dilation, `F.conv2d` agrees with the loop
 # definition:
 
 # %%
@@ -193,19 +199,12 @@ print("F.conv2d agrees with the loop definition")
 show(mc.viz.diagrams.conv_backward(), "02_conv_backward.png")
 
 # %% [markdown]
-# The loop reference says the same thing pixel by pixel:
+# The readable `Conv2d.backward` (an exercise of the course kit) does it with matrix products, $g\,\text{cols}^T$ for the
+# weights and $W^T g$ for the columns, which `col2im` sends back to their windows, adding where
+# they overlap:
 
 # %%
-mc.viz.show_source(loop_conv.conv2d_backward)
-
-# %% [markdown]
-# and the fast `Conv2d.backward` does it with matrix products: $g\,\text{cols}^T$ band by band
-# for the weights (`conv_weight_grad`), and for the input either col2im or, with stride 1, a
-# convolution of $g$ with the flipped kernel (`conv2d_input_grad`):
-
-# %%
-mc.viz.show_source(fast_conv.Conv2d.backward)
-mc.viz.show_source(fast_conv.conv_weight_grad)
+mc.viz.show_source(readable_conv.col2im)
 
 # %% [markdown]
 # `gradcheck` confirms all three gradients, for several settings (float64, small sizes: it does
@@ -254,7 +253,8 @@ print("Exercise 2: correct")
 # ## 4. Loops against matrix products: how much faster?
 #
 # Same numbers, very different speed. (The loop version is already partly vectorized: each
-# position is one `tensordot`. A fully scalar loop in Python, seven-fold over n, o, i, j, c, k_h, k_w, would be ~1000x slower.)
+# position is one `tensordot`. A fully scalar loop in Python, seven-fold over n, o, i, j, c,
+# k_h, k_w, would be ~1000x slower.) Both run readable code here: `mc.set_fast(False)`.
 
 # %%
 size = 32 if QUICK else 96
@@ -275,16 +275,58 @@ def best_time(fn, repeat=3):
 # thread, and minicnn's own band threads (minicnn/parallel.py) set to 1 meanwhile.
 threads = parallel.get_num_threads()
 parallel.set_num_threads(1)
+mc.set_fast(False)
 try:
     with threadpool_limits(1):
         t_loop = best_time(lambda: loop_conv.conv2d_forward(x, w, padding=1))
-        t_fast = best_time(lambda: F.conv2d(mc.tensor(x), mc.tensor(w), padding=1))
+        t_im2col = best_time(lambda: F.conv2d(mc.tensor(x), mc.tensor(w), padding=1))
 finally:
     parallel.set_num_threads(threads)
+    mc.set_fast(True)
 print(f"input {x.shape}, weights {w.shape}: loops {t_loop * 1e3:.1f} ms, "
-      f"F.conv2d (im2col + GEMM, in bands) {t_fast * 1e3:.1f} ms "
-      f"({t_loop / t_fast:.0f}x faster)")
-assert t_fast < t_loop / 3, "im2col should be several times faster than the loops"
+      f"F.conv2d (im2col + one GEMM) {t_im2col * 1e3:.1f} ms ({t_loop / t_im2col:.0f}x faster)")
+assert t_im2col < t_loop / 3, "im2col should be several times faster than the loops"
+
+# %% [markdown]
+# ### The readable path and the fast path, on a whole training step
+#
+# What does the speed machinery of `minicnn/fast/` buy? One U-Net training step (forward, loss,
+# backward, Adam update) on a batch of 4 patches, first with every op readable
+# (`mc.set_fast(False)`: the `im2col` above, the max-pool loop of tutorial 3), then with the fast
+# twins (`mc.set_fast(True)`, the default), on all cores. Same start, same batch: the losses
+# agree to float32 rounding.
+
+# %%
+def unet_step_time(fast, repeats=3):
+    """Best time of one training step, and the losses, with the fast path on or off."""
+    mc.set_fast(fast)
+    try:
+        mc.manual_seed(0)
+        net = UNet(base_channels=8 if QUICK else 16, depth=3)
+        opt = mc.optim.Adam(net.parameters(), lr=1e-3)
+        patches = np.random.default_rng(0).random((4, 1, 64 if QUICK else 128, 64 if QUICK
+                                                   else 128), np.float32)
+        x, y = mc.tensor(patches), mc.tensor((patches > 0.5).astype(np.float32))
+        times, losses = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            loss = F.binary_cross_entropy_with_logits(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            times.append(time.perf_counter() - start)
+            losses.append(loss.item())
+        return min(times), losses
+    finally:
+        mc.set_fast(True)
+
+
+t_readable, losses_readable = unet_step_time(False)
+t_fast, losses_fast = unet_step_time(True)
+print(f"one U-Net step, batch 4: readable path {t_readable * 1e3:.0f} ms, fast path "
+      f"{t_fast * 1e3:.0f} ms ({t_readable / t_fast:.1f}x)")
+print("losses, readable:", np.round(losses_readable, 5), " fast:", np.round(losses_fast, 5))
+assert np.allclose(losses_readable, losses_fast, rtol=1e-4), "the two paths must agree"
 
 # %% [markdown]
 # ## What we saw
@@ -292,7 +334,9 @@ assert t_fast < t_loop / 3, "im2col should be several times faster than the loop
 # - A convolution is one small neuron applied at every position: few weights, shared everywhere.
 # - Output size: $\lfloor (H + 2p - d(K-1) - 1)/s \rfloor + 1$; padding 1 keeps a 3 x 3
 #   convolution's output the size of its input.
-# - im2col turns it into one matrix product (done in cache-sized bands); its backward pass is
-#   two more ($g\,\text{cols}^T$, and $W^T g$ followed by col2im).
+# - im2col turns it into one matrix product; its backward pass is two more
+#   ($g\,\text{cols}^T$, and $W^T g$ followed by col2im).
+# - minicnn's fast path computes the same numbers in cache-sized bands on every core;
+#   `mc.set_fast(False)` runs the readable ops this notebook derived.
 #
 # Next: **tutorial 3**, pooling, upsampling and skip connections: how a network labels every pixel.
