@@ -46,6 +46,9 @@ class SVG(str):
     def _repr_svg_(self):
         return str(self)
 
+    def _repr_pretty_(self, printer, cycle):   # a notebook's text version: not the whole SVG
+        printer.text(f"<SVG drawing, {len(self):,} characters>")
+
 
 def collect_graph(output):
     """All tensors and Functions that `output` was computed from, and the arrows between them.
