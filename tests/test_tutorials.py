@@ -5,8 +5,9 @@ Each tutorial is a jupytext percent-format script, tutorials/NN_name.py, with as
 on what matters (gradcheck passes, the loss falls, the held-out IoU clears a stated bar). Here it
 runs as a plain script, as a reader would run it, with MINICNN_QUICK=1 (small sizes, few steps)
 and matplotlib's Agg backend, from a temporary working directory. The .ipynb next to it is
-generated with `jupytext --update --to ipynb tutorials/NN_name.py` and committed without
-outputs; the sync test fails when someone edits one without regenerating the other.
+committed executed (`python tools/build_notebooks.py`), so that its figures show in any viewer;
+the sync test fails when someone edits one without regenerating the other, and the output tests
+keep the notebooks small and free of errors and of exercise answers.
 """
 import os
 import subprocess
@@ -50,5 +51,33 @@ def test_notebook_matches_its_source(source):
     assert cells(from_notebook) == cells(from_source), (
         f"{notebook_path.name} is out of sync with {source.name}; regenerate it with "
         f"`jupytext --update --to ipynb {source.relative_to(TUTORIALS.parent)}`")
-    outputs = sum(len(cell.get("outputs", [])) for cell in from_notebook.cells)
-    assert outputs == 0, f"{notebook_path.name} was committed with outputs; clear them"
+
+
+MAX_NOTEBOOK_BYTES = 2_000_000    # PNG figures at 90 dpi: a tutorial is well under 1 MB
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_outputs_are_small_and_clean(source):
+    nbformat = pytest.importorskip("nbformat")
+    path = source.with_suffix(".ipynb")
+    size = path.stat().st_size
+    assert size < MAX_NOTEBOOK_BYTES, (f"{path.name} is {size / 1e6:.1f} MB; keep figures small "
+                                       f"(minicnn.viz.show saves PNGs at 90 dpi)")
+    notebook = nbformat.read(path, as_version=4)
+    for number, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            where = f"{path.name}, cell {number}"
+            assert output.output_type != "error", (f"{where} holds an error; rebuild with "
+                                                   f"python tools/build_notebooks.py")
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, (
+                f"{where} prints an exercise's answer; print source with mc.viz.show_source")
+            assert "Traceback" not in text, f"{where} printed a traceback"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_tutorials_print_source_through_show_source(source):
+    """inspect.getsource would print the answers inside solution markers; show_source hides them."""
+    text = source.read_text(encoding="utf-8")
+    assert "getsource" not in text, (f"{source.name} calls inspect.getsource; use "
+                                     f"mc.viz.show_source(obj), which hides exercise answers")

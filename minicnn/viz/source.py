@@ -18,10 +18,12 @@ import textwrap
 PLACEHOLDER = "# (exercise {name}: its solution is not shown here)"
 
 
-def source_text(obj, start=None, stop=None):
+def source_text(obj, start=None, stop=None, hide_solutions=True):
     """The source of a function, class, method or module, dedented, with every solution block
     replaced by a one-line placeholder. start / stop: optional text; the listing then begins at
-    the first line containing `start` and ends before the first later line containing `stop`."""
+    the first line containing `start` and ends before the first later line containing `stop`.
+    hide_solutions=False keeps the blocks' code and drops only the marker lines (the docs site's
+    annotated engine, built for readers rather than for a graded course)."""
     from minicnn.assignment.markers import parse  # here: the assignment package imports minicnn
     try:
         text = inspect.getsource(obj)
@@ -30,7 +32,10 @@ def source_text(obj, start=None, stop=None):
                         f"Python, got {type(obj).__name__} ({error})") from None
     lines = text.split("\n")
     for block in reversed(parse(text, where=getattr(obj, "__qualname__", repr(obj)))):
-        lines[block.begin:block.end + 1] = [block.indent + PLACEHOLDER.format(name=block.name)]
+        if hide_solutions:
+            lines[block.begin:block.end + 1] = [block.indent + PLACEHOLDER.format(name=block.name)]
+        else:
+            lines[block.begin:block.end + 1] = lines[block.begin + 1:block.end]
     first, last = 0, len(lines)
     if start is not None:
         first = _find(lines, start, 0, obj)
