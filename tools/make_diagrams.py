@@ -10,9 +10,9 @@ import argparse
 from pathlib import Path
 
 from minicnn.viz import diagrams
+from minicnn.viz.notebook import DPI, save_png
 
 ROOT = Path(__file__).resolve().parent.parent
-DPI = 90  # sharp enough on a screen, ~30-110 kB per picture
 
 
 def main(argv=None):
@@ -24,7 +24,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.names or diagrams.ALL:
         path = args.out / f"diagram_{name}.png"
-        diagrams.ALL[name]().savefig(path, dpi=DPI)
+        save_png(diagrams.ALL[name](), path, dpi=DPI)
         print(f"{path} ({path.stat().st_size / 1e3:.0f} kB)")
 
 

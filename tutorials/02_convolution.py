@@ -58,8 +58,8 @@ rng = np.random.default_rng(0)
 #
 # with stride $s$, padding $p$ (zeros around the image) and dilation $d$ (gaps inside the
 # kernel). Strictly this is a cross-correlation (the kernel is not flipped), as in every
-# deep-learning library. minicnn keeps a loop version of it, the definition the tests check the
-# fast code against:
+# deep-learning library. minicnn keeps a loop version of it in `minicnn/reference/`, the
+# definition its tests check every convolution against:
 
 # %%
 mc.viz.show_source(loop_conv.conv2d_forward)
@@ -112,7 +112,7 @@ for H, K, s, p, d in [(10, 3, 1, 1, 1), (10, 3, 2, 0, 1), (11, 5, 3, 2, 1), (12,
 print("Exercise 1: correct")
 
 # %% [markdown]
-# ## 2. The fast way: im2col and one matrix product
+# ## 2. im2col: the whole convolution as one matrix product
 #
 # The loops above visit OH x OW positions, and at each one compute a small weighted sum. The
 # trick every fast library uses: cut out every window the kernel visits and lay them side by side
@@ -171,9 +171,9 @@ for stride, padding, dilation in [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)]:
     x = rng.standard_normal((2, 3, 11, 9))
     w = rng.standard_normal((4, 3, 3, 3))
     b = rng.standard_normal(4)
-    fast = F.conv2d(mc.tensor(x), mc.tensor(w), mc.tensor(b), stride, padding, dilation).numpy()
-    slow = loop_conv.conv2d_forward(x, w, b, stride, padding, dilation)
-    assert np.allclose(fast, slow), (stride, padding, dilation)
+    y = F.conv2d(mc.tensor(x), mc.tensor(w), mc.tensor(b), stride, padding, dilation).numpy()
+    by_loops = loop_conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    assert np.allclose(y, by_loops), (stride, padding, dilation)
 print("F.conv2d agrees with the loop definition")
 
 # %% [markdown]

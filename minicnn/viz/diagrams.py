@@ -337,7 +337,8 @@ def _sample_pictures(crop=(slice(64, 192), slice(64, 192))):
     with mc.no_grad():
         logits = model(mc.tensor(np.ascontiguousarray(normalized)[None, None]))
     prediction = 1 / (1 + np.exp(-logits.numpy()[0, 0]))
-    return np.clip(normalized, 0, 1), (labels[crop] > 0).astype(float), prediction
+    shown = np.clip(normalized / np.percentile(normalized, 99.5), 0, 1)   # bright enough to see
+    return shown, (labels[crop] > 0).astype(float), prediction
 
 
 ALL = {"im2col": im2col, "conv_backward": conv_backward, "max_pool": max_pool, "unet": unet,
