@@ -103,12 +103,15 @@ print("Exercise 1: correct")
 show(mc.viz.diagrams.max_pool(), "03_max_pool.png")
 
 # %% [markdown]
-# minicnn's pooling reads every window as a strided *view* (no copy), one view per kernel offset:
+# minicnn's pooling reads every window as a strided *view* (no copy), one view per kernel offset.
+# Max pooling's forward and backward are exercises of the course kit (you just wrote the
+# backward), so here is average pooling, built the same way: its forward adds the KH·KW views,
+# and its backward adds each window's share of $g$ back through the same views.
 
 # %%
 from minicnn.ops import pool  # noqa: E402
 
-mc.viz.show_source(pool.MaxPool2d)
+mc.viz.show_source(pool.AvgPool2d)
 
 # %% [markdown]
 # ## 2. Upsampling: back to full resolution
