@@ -73,6 +73,10 @@ def test_notebook_outputs_are_small_and_clean(source):
             assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, (
                 f"{where} prints an exercise's answer; print source with mc.viz.show_source")
             assert "Traceback" not in text, f"{where} printed a traceback"
+    figures = sum("image/png" in output.get("data", {}) for cell in notebook.cells
+                  for output in cell.get("outputs", []))
+    assert figures > 0, (f"{path.name} has no figures: it was committed without running; build "
+                         f"it with python tools/build_notebooks.py {source.stem[:2]}")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
