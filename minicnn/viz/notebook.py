@@ -30,7 +30,8 @@ def save_png(fig, path, dpi=DPI):
 
 
 def show(fig, name):
-    """Save a matplotlib Figure as `name` in tutorial_output_dir(); in Jupyter also display it."""
+    """Save a matplotlib Figure as `name` in tutorial_output_dir() and return its path; in
+    Jupyter display it instead and return None (a cell then shows the picture, not the path)."""
     path = tutorial_output_dir() / name
     save_png(fig, path)
     try:
@@ -40,4 +41,4 @@ def show(fig, name):
         return path
     from IPython.display import Image, display
     display(Image(filename=str(path)))
-    return path
+    return None
