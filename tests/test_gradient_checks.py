@@ -170,3 +170,79 @@ def test_a_function_without_forward_or_backward_says_what_to_write(rng):
     with pytest.raises(TypeError, match=r"NoForward is a Function without a forward.*"
                                         r"def forward\(self, \*arrays\)"):
         NoForward()(x)
+
+
+# ---- mc.gradcheck: any memory layout, a report in the input's own coordinates ----
+
+def cube(t):
+    return t * t * t
+
+
+class WrongCube(Function):
+    """x**3 with the factor 3 forgotten in backward."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x * x
+
+    def backward(self, g):
+        return g * self.x * self.x
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided view", "transposed view"])
+def test_gradcheck_nudges_the_input_itself_whatever_its_layout(layout, rng):
+    """It used to write the nudges into a reshaped copy of a non-C-contiguous input: numeric 0
+    everywhere, and a correct function 'failed'."""
+    a = rng.standard_normal((3, 4, 6))
+    if layout == "fortran":
+        x = mc.tensor(np.asfortranarray(a), requires_grad=True)
+        assert x.data.flags.f_contiguous and not x.data.flags.c_contiguous
+    elif layout == "strided view":
+        x = mc.Tensor(a[:, ::2, :], requires_grad=True)             # reshape(-1) copies it
+    else:
+        x = mc.Tensor(a.transpose(2, 0, 1), requires_grad=True)
+    assert not x.data.flags.c_contiguous
+    before = x.numpy().copy()
+    assert mc.gradcheck(cube, x)
+    np.testing.assert_array_equal(x.numpy(), before)          # every nudge was undone
+    with pytest.raises(mc.GradcheckError, match="relative error 0.667"):
+        mc.gradcheck(lambda t: WrongCube()(t), x)
+
+
+def test_gradcheck_report_names_the_input_and_element_and_what_was_compared(rng):
+    w = make(rng.standard_normal((2, 3)))
+    x = make(np.asfortranarray(rng.standard_normal((2, 3, 4))))
+
+    def model(weights, image):
+        return weights.sum() * WrongCube()(image)
+
+    with pytest.raises(mc.GradcheckError) as caught:
+        mc.gradcheck(model, w, x)
+    message = str(caught.value)
+    first_line = message.splitlines()[0]
+    match = re.search(r"for input 1 \(image, shape \(2, 3, 4\)\) at element "
+                      r"image\[(\d), (\d), (\d)\]: analytic (\S+), numeric (\S+),", first_line)
+    assert match, message
+    element = tuple(int(k) for k in match.groups()[:3])
+    analytic, numeric = float(match.group(4)), float(match.group(5))
+    # the numbers are those of L = sum(F * R), R from default_rng(seed=0), at that element
+    r = np.random.default_rng(0).standard_normal((2, 3, 4))
+    s, v = w.numpy().sum(), x.numpy()[element]
+    assert numeric == pytest.approx(3 * s * v ** 2 * r[element], rel=1e-6)
+    assert analytic == pytest.approx(s * v ** 2 * r[element], rel=1e-6)
+    assert "L = sum(F * R) with a fixed random R of that shape (seed 0)" in message
+    assert f"numeric = (L(+eps) - L(-eps)) / (2 eps) with image[{element[0]}, {element[1]}, " \
+           f"{element[2]}] nudged by eps=1e-06" in message
+    assert "Median analytic/numeric ratio over the elements where numeric is not 0: 0.3333" \
+        in message
+    assert "largest" not in message
+
+
+def test_gradcheck_names_inputs_of_functions_without_names(rng):
+    x = make(rng.standard_normal(3))
+    with pytest.raises(mc.GradcheckError, match=r"input 0 \(inputs\[0\], shape \(3,\)\) at "
+                                                r"element inputs\[0\]\[\d\]"):
+        mc.gradcheck(lambda *ts: WrongCube()(ts[0]), x)
+    scalar = make(np.array(1.5))
+    with pytest.raises(mc.GradcheckError, match=r"input 0 \(s, shape \(\)\) at element s: "):
+        mc.gradcheck(lambda s: WrongCube()(s), scalar)
