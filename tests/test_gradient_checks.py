@@ -246,3 +246,15 @@ def test_gradcheck_names_inputs_of_functions_without_names(rng):
     scalar = make(np.array(1.5))
     with pytest.raises(mc.GradcheckError, match=r"input 0 \(s, shape \(\)\) at element s: "):
         mc.gradcheck(lambda s: WrongCube()(s), scalar)
+
+
+def test_checks_can_be_switched_off_for_a_tool_that_diagnoses_gradients_itself(rng):
+    """The course grader compares a student's wrong array with the reference's."""
+    from minicnn.tensor import gradient_checks
+    x = make(rng.standard_normal((2, 3)))
+    transposed = backward_returning(lambda g, arrays: (np.ones((3, 2)) * g,))
+    with gradient_checks(False):
+        run(transposed, x)
+    assert x.grad.shape == (3, 2)                       # passed on unchecked, as it came
+    with pytest.raises(BackwardError, match="transposed?"):
+        run(transposed, x)                              # on again after the block
