@@ -41,6 +41,11 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             raise TypeError(f"gradcheck needs float64 inputs (got {t.dtype}): float32 rounding "
                             f"errors are as large as the bugs it looks for. Use "
                             f"mc.tensor(a, dtype='float64', requires_grad=True)")
+        if not getattr(getattr(t.data, "flags", None), "writeable", True):
+            raise TypeError(f"gradcheck nudges each element of an input in place, but the input "
+                            f"of shape {t.shape} is a read-only array (a broadcast or strided "
+                            f"view); pass a copy: mc.tensor(a, dtype='float64', "
+                            f"requires_grad=True)")
 
     out = fn(*inputs)
     xp = backend.get_array_module(out.data)

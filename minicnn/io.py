@@ -215,7 +215,7 @@ def load(path, max_bytes=None):
     except PermissionError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
-            json.JSONDecodeError, RuntimeError, NotImplementedError, UnicodeDecodeError) as error:
+            json.JSONDecodeError, RuntimeError, UnicodeDecodeError) as error:
         raise ModelFileError(f"mc.load: {path} is not a valid minicnn file (it is truncated, "
                              f"corrupted or not an .npz archive): {type(error).__name__}: "
                              f"{error}") from None

@@ -258,3 +258,11 @@ def test_checks_can_be_switched_off_for_a_tool_that_diagnoses_gradients_itself(r
     assert x.grad.shape == (3, 2)                       # passed on unchecked, as it came
     with pytest.raises(BackwardError, match="transposed?"):
         run(transposed, x)                              # on again after the block
+
+
+def test_gradcheck_refuses_a_read_only_input_it_could_not_nudge():
+    row = np.lib.stride_tricks.broadcast_to(np.arange(3.0), (2, 3))      # read-only view
+    x = mc.Tensor(row, requires_grad=True)
+    with pytest.raises(TypeError, match=r"read-only array.*pass a copy: mc.tensor\(a"):
+        mc.gradcheck(cube, x)
+    assert mc.gradcheck(cube, mc.tensor(row, requires_grad=True))       # a copy is fine
