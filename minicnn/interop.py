@@ -31,6 +31,7 @@ has a forward the exporter cannot read, and exporting it raises ExportError nami
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -322,7 +323,10 @@ DSB_CITATIONS = [
 ]
 
 
-def _test_tensors(model, crop=256):
+TEST_CROP = 256                  # the test tensors' height and width
+
+
+def _test_tensors(model, crop=TEST_CROP):
     """Test input and output from the bundled real DSB 2018 image: a crop x crop window (raw
     values, float32, repeated over the input channels), and minicnn's own probabilities for it
     after minicnn's normalization. bioimage.io's test normalizes the raw input with its own
@@ -382,8 +386,8 @@ def _cover(raw, probabilities, path):
 def _readme(model, normalization):
     c = model.config
     return (f"# minicnn U-Net\n\n"
-            f"A U-Net trained with [minicnn](https://github.com/minicnn/minicnn) (a from-scratch "
-            f"NumPy deep-learning engine), exported with `minicnn export --format bioimageio`.\n\n"
+            f"A U-Net trained with minicnn (a from-scratch NumPy deep-learning engine), exported "
+            f"with `minicnn export MODEL.npz --format bioimageio`.\n\n"
             f"- architecture: UNet(in_channels={c['in_channels']}, out_channels="
             f"{c['out_channels']}, base_channels={c['base_channels']}, depth={c['depth']}, "
             f"up='{c['up']}', batch_norm={c['batch_norm']})\n"
@@ -392,9 +396,13 @@ def _readme(model, normalization):
             f"- preprocessing: per image and channel, the {normalization['low']}th percentile "
             f"maps to 0 and the {normalization['high']}th to 1 (scale_range)\n"
             f"- output: {_output_activation(model)} probabilities, same y and x as the input\n\n"
-            f"The test tensors are a crop of the 2018 Data Science Bowl nuclei image bundled with "
-            f"minicnn (Caicedo et al., Nature Methods 2019). A model trained on one image is a "
-            f"starting point, not a general-purpose nuclei segmenter.\n")
+            f"## Validation\n\n"
+            f"The test input is a {TEST_CROP} x {TEST_CROP} crop of the 2018 Data Science Bowl "
+            f"nuclei image bundled with minicnn (Caicedo et al., Nature Methods 2019), raw values; "
+            f"the test output is minicnn's own prediction for it (NumPy engine, minicnn's "
+            f"normalization), so the bioimage.io test checks the spec's preprocessing and the ONNX "
+            f"weights against minicnn. A model trained on one image is a starting point, not a "
+            f"general-purpose nuclei segmenter.\n")
 
 
 def bioimageio_rdf(model, name=None, authors=None, license="MIT"):
@@ -419,8 +427,8 @@ def bioimageio_rdf(model, name=None, authors=None, license="MIT"):
         "authors": authors or [{"name": "minicnn contributors"}],
         "cite": DSB_CITATIONS,
         "license": license,
-        "documentation": "README.md",
-        "covers": ["cover.png"],
+        "documentation": {"source": "README.md"},
+        "covers": [{"source": "cover.png"}],
         "tags": ["unet", "segmentation", "fluorescence-light-microscopy", "nuclei", "onnx",
                  "2d", "minicnn"],
         "inputs": [{
@@ -428,6 +436,7 @@ def bioimageio_rdf(model, name=None, authors=None, license="MIT"):
             "description": "raw image; the preprocessing normalizes it as minicnn did in training",
             "axes": [{"type": "batch"}, channels, *space],
             "test_tensor": {"source": "test_input.npy"},
+            "sample_tensor": {"source": "sample_input.tif"},
             "data": {"type": "float32"},
             "preprocessing": bioimageio_preprocessing(normalization),
         }],
@@ -438,6 +447,7 @@ def bioimageio_rdf(model, name=None, authors=None, license="MIT"):
                      *[{"type": "space", "id": axis,
                         "size": {"tensor_id": INPUT, "axis_id": axis}} for axis in "yx"]],
             "test_tensor": {"source": "test_output.npy"},
+            "sample_tensor": {"source": "sample_output.tif"},
             "data": {"type": "float32", "range": [0.0, 1.0]},
         }],
         "weights": {"onnx": {"source": "model.onnx", "opset_version": OPSET}},
@@ -451,6 +461,7 @@ def to_bioimageio(model, path, name=None, authors=None, license="MIT"):
     Offline: the spec's io checks read the local files only (nothing here is a URL)."""
     _require("bioimageio.spec", f"{EXTRA} (or pip install bioimageio.spec)")
     onnx = _require("onnx", f"{EXTRA} (or pip install onnx)")
+    import tifffile
     from bioimageio.spec import ValidationContext, build_description, save_bioimageio_package
 
     proto = to_onnx(model)
@@ -459,12 +470,14 @@ def to_bioimageio(model, path, name=None, authors=None, license="MIT"):
         onnx.save(proto, os.path.join(folder, "model.onnx"))
         np.save(os.path.join(folder, "test_input.npy"), raw)
         np.save(os.path.join(folder, "test_output.npy"), probabilities)
+        tifffile.imwrite(os.path.join(folder, "sample_input.tif"), raw[0])      # (C_in, h, w)
+        tifffile.imwrite(os.path.join(folder, "sample_output.tif"), probabilities[0])
         _cover(raw, probabilities, os.path.join(folder, "cover.png"))
         rdf = bioimageio_rdf(model, name, authors, license)
         normalization = rdf["config"]["minicnn"]["normalization"]
         with open(os.path.join(folder, "README.md"), "w") as f:
             f.write(_readme(model, normalization))
-        with ValidationContext(root=folder, file_name="rdf.yaml", perform_io_checks=True):
+        with ValidationContext(root=Path(folder), file_name="rdf.yaml", perform_io_checks=True):
             description = build_description(rdf)
         summary = description.validation_summary
         if summary.status == "failed":
@@ -640,6 +653,9 @@ def export(model, format, out, force=False):
             to_bioimageio(model, temporary)
         else:
             save_torch(model, temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)               # mkstemp made it private (0600)
         os.replace(temporary, out)                        # atomic: the old file or the new one
     finally:
         if os.path.exists(temporary):
