@@ -236,7 +236,7 @@ def _default_normalization():
 def to_onnx(model):
     """The model as an onnx.ModelProto: image (N, C_in, H, W) -> probabilities (N, C_out, H, W),
     with N, H and W dynamic (H and W multiples of model.size_multiple), float32."""
-    onnx = _require("onnx", f"{EXTRA} (or pip install onnx)")
+    onnx = _require("onnx", EXTRA)
     _check_model(model, "to_onnx")
     g = OnnxGraph(onnx)
     logits = _unet_onnx(g, model, INPUT)
@@ -459,8 +459,8 @@ def to_bioimageio(model, path, name=None, authors=None, license="MIT"):
     """Write a bioimage.io model package (a .zip) for `model` to `path`, validated by
     bioimageio.spec before it is written (raises ExportError with the validation summary if not).
     Offline: the spec's io checks read the local files only (nothing here is a URL)."""
-    _require("bioimageio.spec", f"{EXTRA} (or pip install bioimageio.spec)")
-    onnx = _require("onnx", f"{EXTRA} (or pip install onnx)")
+    _require("bioimageio.spec", EXTRA)
+    onnx = _require("onnx", EXTRA)
     import tifffile
     from bioimageio.spec import ValidationContext, build_description, save_bioimageio_package
 
@@ -620,6 +620,9 @@ def save_torch(model, path):
 # ---------------------------------------------------------------------------------------------
 
 FORMATS = {"onnx": ".onnx", "bioimageio": ".zip", "torch": ".pt"}
+NEEDS = {"onnx": [("onnx", EXTRA)],
+         "bioimageio": [("onnx", EXTRA), ("bioimageio.spec", EXTRA)],
+         "torch": [("torch", "install PyTorch (https://pytorch.org), e.g. pip install torch")]}
 
 
 def export(model, format, out, force=False):
@@ -635,6 +638,8 @@ def export(model, format, out, force=False):
     if os.path.exists(out) and not force:
         raise FileExistsError(f"--out {out} already exists; choose another --out, or add "
                               f"--force to replace it")
+    for package, fix in NEEDS[format]:                     # before anything is written
+        _require(package, fix)
     if isinstance(model, (str, os.PathLike)):
         from minicnn.pipeline import load_model
 
@@ -648,7 +653,7 @@ def export(model, format, out, force=False):
     os.close(handle)
     try:
         if format == "onnx":
-            _require("onnx", f"{EXTRA} (or pip install onnx)").save(to_onnx(model), temporary)
+            _require("onnx", EXTRA).save(to_onnx(model), temporary)
         elif format == "bioimageio":
             to_bioimageio(model, temporary)
         else:
