@@ -74,9 +74,8 @@ def _output_activation(model):
 
 
 def _check_finite(model, what):
-    for name, tensor in model.state_dict().items():
-        values = backend.to_numpy(tensor.data if hasattr(tensor, "data") else tensor)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
+    for name, array in model.state_dict().items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ExportError(f"{what}: the weight {name} holds NaN or inf values; a model with "
                               f"non-finite weights cannot be exported (train it again, or "
                               f"export an earlier checkpoint)")
@@ -564,8 +563,8 @@ def to_torch(model):
     _check_model(model, "to_torch")
     layers = [(name, _torch_layer(torch, child, name)) for name, child in model.named_children()]
     module = _torch_unet_class(torch)(layers, model.config, getattr(model, "metadata", {}) or {})
-    state = {name: torch.from_numpy(np.array(backend.to_numpy(t.data)))
-             for name, t in model.state_dict().items()}
+    state = {name: torch.from_numpy(array)            # state_dict(): NumPy copies on the host
+             for name, array in model.state_dict().items()}
     module.to(dtype=state["head.weight"].dtype)
     module.load_state_dict(state, strict=True)
     return module.train(model.training)
