@@ -83,9 +83,11 @@ def _check_finite(model, what):
 
 def _check_model(model, what):
     if not isinstance(model, UNet):
-        raise ExportError(f"{what}: cannot export a {type(model).__name__}: its forward() is "
-                          f"Python code the exporter cannot read; it walks minicnn.models.UNet "
-                          f"(the model `minicnn train` writes), whose forward it knows")
+        raise ExportError(f"{what}: cannot export a {type(model).__name__}: the exporter "
+                          f"writes whole minicnn.models.UNet models (what `minicnn train` "
+                          f"writes), whose forward() it knows and whose config gives the input "
+                          f"channels and size rule; any other forward() is Python code it "
+                          f"cannot read")
     _check_finite(model, what)
 
 

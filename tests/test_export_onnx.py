@@ -56,6 +56,12 @@ def test_other_architectures_equal_minicnn(name):
     assert largest_difference(model, inputs) < TOLERANCE
 
 
+def test_bilinear_align_corners_equals_minicnn():
+    model = small_model("depth2_rgb_bilinear")
+    model.up[0][1].align_corners = True          # Resize with 'align_corners' coordinates
+    assert largest_difference(model, [random_input(model, 2, 5, 3, seed=6)]) < TOLERANCE
+
+
 def test_graph_uses_the_expected_operators_with_dynamic_batch_and_size():
     proto = interop.to_onnx(small_model("depth4_transpose_bn_dropout"))
     ops = {node.op_type for node in proto.graph.node}
@@ -89,7 +95,7 @@ def test_unknown_module_is_named_with_the_reason():
     with pytest.raises(interop.ExportError, match=r"model\.encoder\.0\.relu1 \(Swish\).*no ONNX "
                                                   r"translation"):
         interop.to_onnx(model)
-    with pytest.raises(interop.ExportError, match="Sequential"):
+    with pytest.raises(interop.ExportError, match="cannot export a Sequential"):
         interop.to_onnx(mc.nn.Sequential(mc.nn.Conv2d(1, 1, 3)))
 
 
