@@ -45,7 +45,7 @@ OPSET = 17           # ONNX operator set: Resize, BatchNormalization, Softmax(ax
 IR_VERSION = 8       # the ONNX file-format version that goes with opset 17 (older runtimes read it)
 INPUT, OUTPUT = "image", "probabilities"        # tensor names in the ONNX graph and rdf.yaml
 EXTRA = 'pip install "minicnn[export]"'
-CHAINS = (Sequential, ConvBlock)               # modules whose forward applies their children in order
+CHAINS = (Sequential, ConvBlock)     # modules whose forward applies their children in order
 
 
 class ExportError(ValueError):
