@@ -336,7 +336,8 @@ def _test_tensors(model, crop=TEST_CROP):
     from minicnn.predict import _forward_probabilities
 
     image, _ = sample_nuclei()                                         # (512, 512) uint16
-    top, left = (image.shape[0] - crop) // 2, image.shape[1] - crop    # centre right: unseen
+    top, left = (image.shape[0] - crop) // 2, image.shape[1] - crop    # right half: holds the
+    # quarter the bundled model never trained on
     raw = image[top:top + crop, left:left + crop].astype(np.float32)   # (crop, crop)
     raw = np.repeat(raw[None, None], model.config["in_channels"], axis=1)  # (1, C_in, h, w)
     normalization = (getattr(model, "metadata", None) or {}).get("normalization")
@@ -459,7 +460,8 @@ def bioimageio_rdf(model, name=None, authors=None, license="MIT"):
 def to_bioimageio(model, path, name=None, authors=None, license="MIT"):
     """Write a bioimage.io model package (a .zip) for `model` to `path`, validated by
     bioimageio.spec before it is written (raises ExportError with the validation summary if not).
-    Offline: the spec's io checks read the local files only (nothing here is a URL)."""
+    Offline: the spec's io checks read the local files only (nothing here is a URL); export
+    and bioimageio.core's test both ran without a network (in a namespace with none)."""
     _require("bioimageio.spec", EXTRA)
     onnx = _require("onnx", EXTRA)
     import tifffile
