@@ -29,8 +29,10 @@ def small_model(name, seed=0):
             module.running_var.data[...] = rng.uniform(0.5, 2.0, c)        # (C,)
             module.weight.data[...] = rng.uniform(0.5, 1.5, c)
             module.bias.data[...] = rng.normal(0, 0.2, c)
+    classes = model.config["out_channels"]
     model.metadata = {"normalization": {"method": "percentile", "low": 2.0, "high": 99.5,
-                                        "clip": False}, "threshold": 0.4}
+                                        "clip": False}, "threshold": 0.4,
+                      "classes": classes if classes > 1 else 0}     # as `minicnn train` stores
     return model.eval()
 
 
