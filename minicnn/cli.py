@@ -1,4 +1,4 @@
-"""The `minicnn` command: demo, train, predict, evaluate, assignment.
+"""The `minicnn` command: demo, train, predict, evaluate, export, assignment.
 
 Bad input never shows a traceback: every error becomes one line on stderr and exit status 2
 (set MINICNN_DEBUG=1 to see the traceback when reporting a bug).
@@ -93,7 +93,8 @@ def build_parser():
     predict = commands.add_parser("predict", help="segment new images with a trained model",
                                   description="Write <stem>_prob.tif and <stem>_mask.tif for each "
                                   "image (and <stem>_labels.tif + counts.csv with --instances).")
-    predict.add_argument("model", help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
+    predict.add_argument("model", help="model.npz from `minicnn train`, 'nuclei' (bundled), or a "
+                         "model.onnx from `minicnn export` (run by ONNX Runtime)")
     predict.add_argument("images", nargs="+", help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--tile", type=positive_int, default=256)
@@ -110,6 +111,8 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="score predicted masks against ground truth")
     evaluate.add_argument("--pred", required=True, help="folder with <stem>_mask.tif files")
     evaluate.add_argument("--masks", required=True, help="folder with ground truth <stem>.tif")
+
+    add_export_parser(commands)
 
     assignment = commands.add_parser("assignment", help="course assignments: make and grade")
     kit = assignment.add_subparsers(dest="action", metavar="ACTION")
@@ -178,6 +181,27 @@ def run_evaluate(args):
         print(f"{row['image']:<{width}}  {row['iou']:6.3f}  {row['dice']:6.3f}  {row['f1']:6.3f}")
 
 
+# ---- export (issue 16): ONNX, bioimage.io package, PyTorch ----
+def add_export_parser(commands):
+    export = commands.add_parser(
+        "export", help="write a model as ONNX, a bioimage.io package, or a PyTorch file",
+        description="Write a trained model for other tools: --format onnx (ONNX Runtime, "
+        "deepImageJ), bioimageio (a bioimage.io model package .zip for Fiji, ilastik, QuPath, "
+        "napari), torch (model.pt for PyTorch). onnx and bioimageio need "
+        "`pip install \"minicnn[export]\"`, torch needs PyTorch.")
+    export.add_argument("model", help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
+    export.add_argument("--format", required=True, choices=["onnx", "bioimageio", "torch"])
+    export.add_argument("--out", required=True, help="the file to write (.onnx, .zip or .pt)")
+    export.add_argument("--force", action="store_true", help="replace an existing --out")
+
+
+def run_export(args):
+    from minicnn import interop
+
+    interop.export(args.model, args.format, args.out, force=args.force)
+    print(f"wrote {args.out} ({args.format}, {os.path.getsize(args.out) / 1e6:.2f} MB)")
+
+
 def run_assignment(args):
     from minicnn import assignment
 
@@ -195,7 +219,7 @@ def run_assignment(args):
 
 
 COMMANDS = {"demo": run_demo, "train": run_train, "predict": run_predict,
-            "evaluate": run_evaluate, "assignment": run_assignment}
+            "evaluate": run_evaluate, "export": run_export, "assignment": run_assignment}
 
 
 def main(argv=None):
