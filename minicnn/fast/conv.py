@@ -47,7 +47,7 @@ def band_columns(x, band, kernel, stride, padding, dilation, OW):
     xp = get_array_module(x)
     N, C, H, W = x.shape
     n0, n1, r0, r1 = band
-    (KH, KW), (SH, SW), (PH, PW), (DH, DW) = kernel, stride, padding, dilation
+    (KH, KW), (SH, SW), (PH, PW), DH = kernel, stride, padding, dilation[0]
     n, rows = n1 - n0, r1 - r0
     if (KH, KW, SH, SW, PH, PW) == (1, 1, 1, 1, 0, 0):      # a 1x1 window is the pixel itself
         return x[n0:n1, :, r0:r1].reshape(n, C, rows * W)   # (n, C, rows*W), usually a view

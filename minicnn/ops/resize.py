@@ -3,6 +3,7 @@
 Notation:
     N batch, C channels, H x W input size, SH x SW scale factors (integers >= 1),
     OH = H*SH, OW = W*SW output size.
+    g = dL/dout (N, C, OH, OW) the incoming gradient, dx (N, C, H, W) the one returned.
 
 Nearest: output pixel (oh, ow) copies input pixel (oh // SH, ow // SW), so every input pixel is
 repeated into an SH x SW block. Backward: that pixel's gradient is the sum of g over its block.
@@ -51,10 +52,10 @@ class UpsampleNearest(Function):
         rows = g[:, :, 0::SH]                                     # (N, C, H, OW)
         for r in range(1, SH):
             rows = rows + g[:, :, r::SH]
-        gx = rows[:, :, :, 0::SW]                                 # (N, C, H, W)
+        dx = rows[:, :, :, 0::SW]                                 # (N, C, H, W)
         for c in range(1, SW):
-            gx = gx + rows[:, :, :, c::SW]
-        return gx
+            dx = dx + rows[:, :, :, c::SW]
+        return dx
         # END SOLUTION
 
 
