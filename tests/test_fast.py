@@ -1,5 +1,6 @@
 """The two paths: every fast op (minicnn/fast) equals its readable op (minicnn/ops), and the
-switch (mc.set_fast, MINICNN_FAST) really decides which one runs.
+switch (mc.set_fast, MINICNN_FAST) really decides which one runs: conv2d, conv_transpose2d,
+max_pool2d and upsample (nearest, bilinear).
 
 Compared: outputs and gradients of both paths on the same inputs, bit for bit where both do the
 same arithmetic in the same order (max-pool: a maximum is exact), else to float32 rounding
@@ -17,9 +18,9 @@ import minicnn as mc
 import minicnn.fast
 import minicnn.functional as F
 from minicnn import parallel
-from minicnn.fast import conv as fast_conv, pool as fast_pool
-from minicnn.ops import conv, pool
-from minicnn.reference import pool as reference_pool
+from minicnn.fast import conv as fast_conv, pool as fast_pool, resize as fast_resize
+from minicnn.ops import conv, pool, resize
+from minicnn.reference import pool as reference_pool, resize as reference_resize
 from tests.cases import (CONV_REFERENCE, TRANSPOSE_REFERENCE, arrays, check_against_reference,
                          config_id, make, random_configs, settings)
 
@@ -116,6 +117,50 @@ def test_ties_go_to_the_first_maximum_as_in_torch(path):
     np.testing.assert_array_equal(x.grad, tx.grad.numpy())
 
 
+UPSAMPLE_CASES = [  # (x shape, scale_factor, mode, align_corners)
+    ((2, 3, 5, 4), 2, "nearest", False), ((1, 2, 3, 5), (3, 2), "nearest", False),
+    ((2, 3, 5, 4), 2, "bilinear", False), ((1, 2, 3, 5), (3, 2), "bilinear", True),
+    ((1, 1, 1, 4), (2, 3), "bilinear", False)]
+
+
+def upsample_results(case, device, dtype):
+    shape, scale, mode, align = case
+    rng = np.random.default_rng(13)
+    x = make(rng.standard_normal(shape), device, dtype=dtype)
+    y = F.upsample(x, scale, mode=mode, align_corners=align)
+    y.backward(mc.tensor(rng.standard_normal(y.shape).astype(dtype), device=device))
+    return y.numpy(), mc.backend.to_numpy(x.grad), type(y.creator)
+
+
+@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=str)
+def test_fast_upsample_equals_readable_upsample(case, device):
+    """float32: the same numbers to rounding (dense matrices and reshape-sums against sparse rows
+    and strided sums add the same terms in another order)."""
+    fast = on_path(True, lambda: upsample_results(case, device, np.float32))
+    slow = on_path(False, lambda: upsample_results(case, device, np.float32))
+    readable = resize.UpsampleNearest if case[2] == "nearest" else resize.UpsampleBilinear
+    assert slow[2] is readable and issubclass(fast[2], readable) and fast[2] is not readable
+    for a, b in zip(fast[:2], slow[:2]):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=str)
+def test_readable_upsample_matches_loop_reference(case, device):
+    shape, scale, mode, align = case
+    y, dx, _ = on_path(False, lambda: upsample_results(case, device, np.float64))
+    rng = np.random.default_rng(13)
+    x, g = rng.standard_normal(shape), rng.standard_normal(y.shape)
+    if mode == "nearest":
+        expected = (reference_resize.nearest_forward(x, scale),
+                    reference_resize.nearest_backward(x, g, scale))
+    else:
+        expected = (reference_resize.bilinear_forward(x, scale, align),
+                    reference_resize.bilinear_backward(x, g, scale, align))
+    np.testing.assert_allclose(y, expected[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dx, expected[1], rtol=1e-12, atol=1e-14)
+
+
 # ---- float64 gradients on both paths ----
 GRADCHECK_CONV = [  # (x shape, w shape, stride, padding, dilation)
     ((2, 3, 7, 6), (4, 3, 3, 3), 1, 1, 1), ((1, 2, 9, 8), (3, 2, 3, 2), (2, 3), (1, 0), (1, 2)),
@@ -147,6 +192,13 @@ def test_max_pool2d_gradcheck_on_both_paths(shape, kernel, stride, padding, path
     rng = np.random.default_rng(10)   # distinct values 0.1 apart: a nudge never changes a winner
     x = rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1
     assert mc.gradcheck(lambda t: F.max_pool2d(t, kernel, stride, padding), make(x, device))
+
+
+@pytest.mark.parametrize("case", UPSAMPLE_CASES, ids=str)
+def test_upsample_gradcheck_on_both_paths(case, path, device):
+    shape, scale, mode, align = case
+    x = make(np.random.default_rng(14).standard_normal(shape), device)
+    assert mc.gradcheck(lambda t: F.upsample(t, scale, mode=mode, align_corners=align), x)
 
 
 # ---- the readable ops against the loop twins ----
@@ -189,6 +241,11 @@ def test_set_fast_chooses_the_function_class_in_the_graph():
         *nodes, avg = on_path(fast, graph)
         assert tuple(type(t.creator) for t in nodes) == classes
         assert type(avg.creator) is pool.AvgPool2d         # no fast twin: readable on both paths
+    for mode, readable, twin in [("nearest", resize.UpsampleNearest, fast_resize.UpsampleNearest),
+                                 ("bilinear", resize.UpsampleBilinear,
+                                  fast_resize.UpsampleBilinear)]:
+        assert type(on_path(True, lambda: F.upsample(x, 2, mode)).creator) is twin
+        assert type(on_path(False, lambda: F.upsample(x, 2, mode)).creator) is readable
     assert mc.get_fast() is True                           # on by default
 
 
