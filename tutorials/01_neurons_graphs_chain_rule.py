@@ -117,7 +117,7 @@ assert np.allclose(w.grad, by_hand_w, rtol=1e-5) and np.isclose(b.grad, by_hand_
 
 # %%
 source = inspect.getsource(mc.gradcheck)
-print(source[source.index("    out = fn(*inputs)"):source.index("        grad = grad.reshape")])
+print(source[source.index("    out = fn(*inputs)"):source.index("        error = np.abs(grad - numeric)")])
 
 # %%
 w64 = mc.tensor([0.5, -1.0, 0.25], dtype="float64", requires_grad=True)

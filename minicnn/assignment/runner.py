@@ -8,6 +8,8 @@ imports the student's minicnn, and for each exercise writes to WORKDIR
 The exercises run in the order given, so if the process dies, the grader charges the first
 one without a NAME.json. It compares the arrays with the reference's in its own process.
 """
+import contextlib
+import importlib
 import importlib.util
 import json
 import signal
@@ -50,6 +52,9 @@ def main(exercises_path, workdir, timeout, names):
     catalogue = load_catalogue(exercises_path)
     import minicnn as mc
     root = Path(mc.__file__).resolve().parent.parent
+    # backward() stops at a gradient of the wrong shape; the grader diagnoses it instead
+    unchecked = getattr(importlib.import_module("minicnn.tensor"), "gradient_checks",
+                        lambda enabled: contextlib.nullcontext())
     (workdir / "student.json").write_text(json.dumps({"minicnn": str(Path(mc.__file__).resolve())}))
     signal.signal(signal.SIGALRM, on_alarm)
     for name in names:
@@ -59,7 +64,8 @@ def main(exercises_path, workdir, timeout, names):
         try:
             for i, case in enumerate(catalogue.cases_of(exercise)):
                 try:
-                    outputs = exercise.compute(mc, case)
+                    with unchecked(False):
+                        outputs = exercise.compute(mc, case)
                     for key, value in outputs.items():
                         if value is not None:
                             arrays[f"{i}.{key}"] = np.asarray(value)
