@@ -73,7 +73,8 @@ def run_student(root, work, names, timeout):
     error message if the process imported minicnn from somewhere else than root."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+               MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               MINICNN_FAST="0")   # the student's readable ops, not their fast twins (minicnn/fast)
     pending = list(names)
     while pending:
         command = [sys.executable, str(RUNNER), str(EXERCISES), str(work), str(timeout), *pending]
