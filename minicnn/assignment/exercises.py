@@ -18,7 +18,7 @@ inputs with one typical mistake each ({output: {phrase: wrong array}}); a studen
 to one of them is diagnosed by its phrase. `routes` says that the op sends each window's
 gradient to chosen elements (max-pool): then a wrong gradient with the right total is named so.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,8 +36,6 @@ class Exercise:
     graded: dict        # output name -> words for the report; each earns its share of points
     mistakes: object = None     # (case, expected) -> {output: {phrase: wrong array}}
     routes: bool = False        # the op routes each window's gradient to chosen elements
-    parts: dict = field(default_factory=dict)  # helper function -> its own task, when the
-    #                                            exercise has blocks in several functions
 
 
 def _normal(rng, *shape):
@@ -537,19 +535,11 @@ CATALOGUE = [
              matmul_cases, matmul_compute, {"da": "dL/da", "db": "dL/db"}),
     Exercise("conv2d_backward", "ops/conv.py", 20,
              "return (dx, dw, db) given g = dL/dy (N, O, OH, OW) and what the forward pass "
-             "saved: dw and db (None without a bias) from the im2col form y = W cols + b, dx by "
-             "sending W^T g back to the windows the columns came from; write the two helper "
-             "functions above first (conv_transpose2d uses them too)",
+             "saved: the forward pass is one matrix product of the weights (O, C*KH*KW) with "
+             "the columns of x's windows, plus the bias (db is None without one); dx must "
+             "collect the gradient of every copy of a pixel in those columns",
              conv2d_cases, conv2d_compute, {"dx": "dL/dx", "dw": "dL/dw", "db": "dL/db"},
-             conv2d_backward_mistakes,
-             parts={"conv_weight_grad":
-                    "return (dw, db): dw = dL/dw as a matrix (O, C*KH*KW), from the columns of "
-                    "x's windows (C*KH*KW, N*OH*OW) and g laid out with one row per output "
-                    "channel; db = dL/db (O,) if bias, else None",
-                    "conv2d_input_grad":
-                    "return dL/dx (N, C, H, W): the gradient of the columns, W^T g, each "
-                    "column sent back to the window it came from (overlaps add up), for any "
-                    "stride, padding and dilation"}),
+             conv2d_backward_mistakes),
     Exercise("max_pool2d_backward", "ops/pool.py", 15,
              "return dL/dx (N, C, H, W) given g = dL/dout (N, C, OH, OW): each window's "
              "gradient goes to its maximum only, the FIRST one in row-major order on ties, "
@@ -596,13 +586,14 @@ CATALOGUE = [
              adam_cases, optimizer_compute, {"update": "the parameter update"}, adam_mistakes),
     Exercise("conv2d_forward", "ops/conv.py", 10,
              "return y (N, O, OH, OW): cut every window the kernel visits out of the padded x "
-             "into the columns of one matrix, multiply by the weights as a matrix in ONE "
-             "matrix product, add the bias",
+             "into the columns of one matrix, save it as self.cols (the backward pass uses "
+             "it), multiply the weights as a matrix by it in ONE matrix product, add the bias",
              conv2d_cases, forward_compute("conv2d"), {"out": "the output y"},
              conv2d_forward_mistakes),
     Exercise("max_pool2d_forward", "ops/pool.py", 10,
-             "return the maximum of every KH x KW window (N, C, OH, OW), and save for the "
-             "backward pass which element of each window won (the first maximum on ties)",
+             "return the maximum of every KH x KW window (N, C, OH, OW) of the padded input "
+             "(padded cells never win), and save it as self.out: the backward pass finds each "
+             "window's winner by comparing its pixels with it",
              max_pool2d_forward_cases, forward_compute("max_pool2d"), {"out": "the output"},
              max_pool2d_forward_mistakes),
 ]

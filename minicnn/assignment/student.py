@@ -117,7 +117,7 @@ def stub_message(exercise, block, file):
     if file != exercise.file:
         return (f"exercise {exercise.name}: this loop version of the exercise is left out of "
                 f"the student copy; write minicnn/{exercise.file} first")
-    return f"exercise {exercise.name}: {exercise.parts.get(block.function, exercise.task)}"
+    return f"exercise {exercise.name}: {exercise.task}"
 
 
 def readme(chosen, with_notebooks=False):

@@ -3,6 +3,7 @@
 Notation:
     N batch, C channels, H x W input size, SH x SW scale factors (integers >= 1),
     OH = H*SH, OW = W*SW output size.
+    g = dL/dout (N, C, OH, OW) the incoming gradient, dx (N, C, H, W) the one returned.
 
 Nearest: output pixel (oh, ow) copies input pixel (oh // SH, ow // SW), so every input pixel is
 repeated into an SH x SW block. Backward: that pixel's gradient is the sum of g over its block.
@@ -30,7 +31,7 @@ import functools
 import numpy as np
 
 from minicnn.backend import get_array_module
-from minicnn.ops.pool import as_pair
+from minicnn.ops.geometry import pair
 from minicnn.tensor import Function, as_tensor
 
 
@@ -51,10 +52,10 @@ class UpsampleNearest(Function):
         rows = g[:, :, 0::SH]                                     # (N, C, H, OW)
         for r in range(1, SH):
             rows = rows + g[:, :, r::SH]
-        gx = rows[:, :, :, 0::SW]                                 # (N, C, H, W)
+        dx = rows[:, :, :, 0::SW]                                 # (N, C, H, W)
         for c in range(1, SW):
-            gx = gx + rows[:, :, :, c::SW]
-        return gx
+            dx = dx + rows[:, :, :, c::SW]
+        return dx
         # END SOLUTION
 
 
@@ -148,7 +149,7 @@ def upsample(x, scale_factor=2, mode="nearest", align_corners=False):
                          f"missing axes, e.g. x.reshape(1, 1, H, W) for a single image")
     if isinstance(scale_factor, float) and scale_factor.is_integer():
         scale_factor = int(scale_factor)
-    scale = as_pair(scale_factor, "scale_factor (integers only)")
+    scale = pair(scale_factor, "scale_factor (integers only)")
     if min(scale) < 1:
         raise ValueError(f"upsample: scale_factor must be >= 1, got {scale_factor}")
     if mode == "nearest":
