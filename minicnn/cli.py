@@ -201,8 +201,9 @@ def run_assignment(args):
         only = [name.strip() for name in args.only.split(",")] if args.only else None
         out = assignment.make(args.outdir, only=only, force=args.force, seed=args.seed,
                               gradescope=args.gradescope)
-        print(f"wrote a student copy to {out} (see {out}/README.md) and its record (with the "
-              f"hidden cases' seed) to your minicnn folder; grade it with `minicnn assignment "
+        kept = assignment.record.path_of(assignment.record.copy_id(out))
+        print(f"wrote a student copy to {out} (see {out}/README.md) and its record (the hidden "
+              f"cases' seed, the files' SHA-256) to {kept}; grade it with `minicnn assignment "
               f"grade {args.outdir}`"
               + (f"; the Gradescope autograder is {out}-autograder.zip" if args.gradescope
                  else ""))

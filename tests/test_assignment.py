@@ -180,6 +180,8 @@ def test_student_copy_imports_and_its_exercises_raise(student_copy, capsys):
     assert table.count("not implemented") == len(AVAILABLE)
     assert f"0/{POINTS} 0 of {len(AVAILABLE)} exercises pass" in table
     assert "still the stub (NotImplementedError at minicnn/ops/activation.py:" in table
+    assert ("conv2d_backward 0/20 not implemented cannot run before exercise conv2d_forward is "
+            "done: its stub raises NotImplementedError at minicnn/ops/conv.py:") in table
     message = subprocess.run(
         [sys.executable, "-c", "import minicnn as mc, minicnn.functional as F;"
          "x = mc.tensor([1.0, -1.0], requires_grad=True); F.relu(x).sum().backward()"],

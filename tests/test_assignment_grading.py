@@ -150,7 +150,7 @@ def test_results_json_follows_gradescope(base, tmp_path, capsys):
     copy = solve(duplicate(base, tmp_path / "partial"), skip={"ops/conv.py"})
     conv = copy / "minicnn" / "ops" / "conv.py"
     reference = markers.render((PACKAGE / "ops" / "conv.py").read_text(), lambda block: None)
-    conv.write_text(reference.replace("return dx, dw, db", "return dx, dw, 3 * db"))
+    conv.write_text(reference.replace("return dx, dw, db", "return dx, dw, 3 * db", 1))
     assert cli.main(["assignment", "grade", str(copy), "--json", str(tmp_path / "r.json")]) == 1
     results = json.loads((tmp_path / "r.json").read_text())
     tests = {t["name"]: t for t in results["tests"]}
@@ -161,7 +161,7 @@ def test_results_json_follows_gradescope(base, tmp_path, capsys):
     assert (conv_test["score"], conv_test["max_score"]) == (13.33, 20)
     assert conv_test["output"].startswith("dL/db is off by a constant factor 3")
     assert "dL/dx: 3/3 cases, dL/dw: 3/3 cases, dL/db: 0/3 cases" in conv_test["output"]
-    assert results["score"] == round(POINTS - 20 + 13.33, 2)
+    assert results["score"] == round(POINTS - 20 + 13.33, 2) and results["output"] == ""
 
 
 def test_the_gradescope_autograder_grades_a_submission(home, tmp_path):
@@ -199,7 +199,7 @@ def test_a_batch_of_three_gives_the_right_gradebook(base, tmp_path):
     bob = solve(duplicate(base, submissions / "bob" / "upload"), skip={"ops/activation.py"})
     activation = bob / "minicnn" / "ops" / "activation.py"           # relu wrong, sigmoid right
     text = markers.render((PACKAGE / "ops" / "activation.py").read_text(), lambda block: None)
-    activation.write_text(text.replace("return g * self.positive", "return -g * self.positive"))
+    activation.write_text(text.replace("return g * self.positive", "return -g * self.positive", 1))
     carol = duplicate(base, submissions / "carol")
     with open(carol / "minicnn" / "__init__.py", "a") as file:
         file.write("\ndef broken(:\n")

@@ -11,5 +11,6 @@
 - gradescope.py  the autograder folder and zip for Gradescope
 - notebooks.py   the tutorials as notebook assignments: stubs and check cells
 """
+from minicnn.assignment import record  # noqa: F401
 from minicnn.assignment.grader import grade, grade_batch  # noqa: F401
 from minicnn.assignment.student import make  # noqa: F401

@@ -207,7 +207,7 @@ def score(exercise, cases, work, timeout):
                 exercise.routes)))
     passed = sum(p for p, _ in row["outputs"].values())
     row["earned"] = round(exercise.points * passed / units, 2) if units else 0
-    row["status"], row["diagnosis"] = verdict(crashes, wrong, len(cases))
+    row["status"], row["diagnosis"] = verdict(crashes, wrong, len(cases), exercise.name)
     return row
 
 
@@ -216,12 +216,17 @@ def crash_phrase(error):
     return f"crashes with {error['type']}: {error['message']}{where}"
 
 
-def verdict(crashes, wrong, n_cases):
+def verdict(crashes, wrong, n_cases, name):
     """(status, diagnosis): what is wrong, output by output, with the first case that shows it."""
     if not crashes and not any(wrong.values()):
         return "pass", ""
     if len(crashes) == n_cases and all(e["type"] == "NotImplementedError" for _, e in crashes):
-        where = f" at {crashes[0][1]['where']}" if crashes[0][1]["where"] else ""
+        error = crashes[0][1]
+        where = f" at {error['where']}" if error["where"] else ""
+        other = error["message"].split(":")[0].removeprefix("exercise ")
+        if other != name and other in BY_NAME:   # a backward pass stopped in its forward's stub
+            return "not implemented", (f"cannot run before exercise {other} is done: its stub "
+                                       f"raises NotImplementedError{where}")
         return "not implemented", f"still the stub (NotImplementedError{where})"
     texts = []
     if crashes:

@@ -4,7 +4,7 @@ The tutorials (tutorials/NN_name.py, jupytext percent format) are the instructor
 exercise answer sits in a code cell between `# BEGIN SOLUTION tNN_name` and `# END SOLUTION`,
 and the answers to the written questions in markdown cells between the lines `BEGIN SOLUTION`
 and `END SOLUTION`. `write(folder)` makes the student's version of each: outputs cleared, every
-code block replaced by a stub (a `# TODO:` line saying what to compute, then raising
+code block replaced by a stub (a to-do comment saying what to compute, then raising
 NotImplementedError), followed by a check cell that runs the exercise and names the likely
 mistake (nbcheck.py), and every written answer replaced by "*Your answer here.*".
 
@@ -29,7 +29,7 @@ ANSWER_HERE = "*Your answer here.*"
 
 @dataclass
 class Check:
-    tasks: list                          # the TODO text of each of the block's stubs, in order
+    tasks: list                          # what each of the block's stubs asks for, in order
     inputs: object = None                # rng -> {name: array}
     answer: object = None                # () -> the notebook names of a right answer
     mistakes: dict = field(default_factory=dict)   # phrase -> () -> names of a wrong answer

@@ -151,9 +151,10 @@ def readme(chosen, with_notebooks=False):
              "factor, wrong sign, a max-pool gradient on the wrong element ...).", ""]
     if with_notebooks:
         lines += ["The `notebooks/` folder holds the tutorials as exercises: run "
-                  "`pip install notebook` and `jupyter notebook notebooks`, fill in each "
-                  "`# TODO` and run the check cell after it; answer the written questions at "
-                  "the end of each notebook in their cells.", ""]
+                  "`pip install notebook` and `jupyter notebook notebooks`, replace each stub "
+                  "(a to-do comment and `raise NotImplementedError`) with your code and run "
+                  "the check cell after it; answer the written questions at the end of each "
+                  "notebook in their cells.", ""]
     lines += ["## The exercises", "",
               "| exercise | file | points | task |", "|---|---|---|---|"]
     for e in chosen:
