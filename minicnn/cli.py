@@ -211,6 +211,8 @@ def run_assignment(args):
         if args.batch and args.student_dir:
             raise ValueError("give either STUDENT_DIR or --batch SUBMISSIONS, not both")
         if args.batch:
+            if args.json:
+                raise ValueError("--json goes with one STUDENT_DIR; --batch writes --csv")
             if not args.csv:
                 raise ValueError("--batch needs --csv GRADEBOOK_CSV: the file to write")
             return assignment.grade_batch(args.batch, args.csv, seed=args.seed,

@@ -13,7 +13,9 @@ the image, then run_autograder for each submission. The submission is the studen
 in a test with a stand-in folder layout.
 """
 import json
+import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -93,11 +95,15 @@ def write(outdir, instructor):
         (folder / name).write_text(text)
         (folder / name).chmod(0o755)
     archive = folder.with_suffix(".zip")
-    temporary = archive.with_name(f".{archive.name}.partial")
-    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                info = zipfile.ZipInfo.from_file(path, path.relative_to(folder).as_posix())
-                bundle.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    temporary.replace(archive)
+    handle, temporary = tempfile.mkstemp(prefix=f".{archive.name}-", dir=archive.parent)
+    try:
+        with os.fdopen(handle, "wb") as file, zipfile.ZipFile(file, "w") as bundle:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():    # keeps the scripts' executable bits
+                    info = zipfile.ZipInfo.from_file(path, path.relative_to(folder).as_posix())
+                    bundle.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        os.replace(temporary, archive)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return archive
