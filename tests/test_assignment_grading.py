@@ -226,7 +226,7 @@ def test_a_batch_survives_a_hang_and_a_folder_without_a_copy(base, tmp_path):
     with open(eve / "minicnn" / "__init__.py", "a") as file:
         file.write("\nwhile True:\n    pass\n")
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(grader, "STARTUP", 2)
+    monkey.setattr(grader, "STARTUP", 3)
     try:
         assert grade_batch(submissions, tmp_path / "book.csv", timeout=1) == 0
     finally:

@@ -22,10 +22,12 @@ import io
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,18 +134,13 @@ def run_student(root, work, names, timeout):
     pending = list(names)
     while pending:
         command = [sys.executable, str(RUNNER), str(EXERCISES), str(work), str(timeout), *pending]
-        try:
-            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
-                                  timeout=STARTUP + timeout * len(pending))
-            status, stderr = done.returncode, done.stderr
-        except subprocess.TimeoutExpired as expired:
-            status, stderr = "timeout", expired.stderr or ""
+        status, stderr = run_limited(command, root, env, work / "student.json",
+                                     timeout * len(pending))
         identity = work / "student.json"
         if not identity.is_file():   # a syntax error, say, or a hang at import
-            lines = (stderr.decode() if isinstance(stderr, bytes) else stderr).strip()
-            reason = lines.splitlines()[-1] if lines else (
-                f"it did not finish importing within {STARTUP + timeout * len(pending)} s"
-                if status == "timeout" else f"exit status {status}")
+            lines = stderr.strip().splitlines()
+            reason = (f"it did not finish importing within {STARTUP} s" if status == "timeout"
+                      else lines[-1] if lines else f"exit status {status}")
             for name in pending:
                 (work / f"{name}.json").write_text(json.dumps({"import_error": reason}))
             return
@@ -157,6 +154,27 @@ def run_student(root, work, names, timeout):
             verdict = {"timeout": True} if status == "timeout" else {"died": status}
             (work / f"{pending[0]}.json").write_text(json.dumps(verdict))
             pending = pending[1:]
+
+
+def run_limited(command, root, env, identity, seconds):
+    """Run the student's process from the copy's folder: it has STARTUP seconds to import
+    minicnn (it then writes `identity`) and `seconds` more to finish. Returns (exit status or
+    "timeout", its stderr). A process past its time is killed with every child it started."""
+    identity.unlink(missing_ok=True)
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=errors, text=True, start_new_session=True)
+        started = time.monotonic()
+        while process.poll() is None:
+            waited = time.monotonic() - started
+            if waited > STARTUP + seconds or (waited > STARTUP and not identity.is_file()):
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                errors.seek(0)
+                return "timeout", errors.read()
+            time.sleep(0.05)
+        errors.seek(0)
+        return process.returncode, errors.read()
 
 
 def score(exercise, cases, work, timeout):
