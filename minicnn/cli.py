@@ -119,9 +119,25 @@ def build_parser():
     make = kit.add_parser("make", help="write a student copy with exercises to fill in")
     make.add_argument("outdir")
     make.add_argument("--only", help="comma-separated exercise names (default: all)")
+    make.add_argument("--seed", type=int, default=None,
+                      help="seed of the hidden graded cases (default: a new random one, kept in "
+                           "the instructor's record, $MINICNN_HOME or ~/.minicnn)")
+    make.add_argument("--gradescope", action="store_true",
+                      help="also write a Gradescope autograder: OUTDIR-autograder.zip")
     make.add_argument("--force", action="store_true")
-    grade = kit.add_parser("grade", help="grade a student copy")
-    grade.add_argument("student_dir")
+    grade = kit.add_parser("grade", help="grade a student copy, or a folder of them (--batch)")
+    grade.add_argument("student_dir", nargs="?")
+    grade.add_argument("--seed", type=int, default=None,
+                       help="seed of the hidden cases (default: the one in the instructor's "
+                            "record of the copy)")
+    grade.add_argument("--json", metavar="RESULTS_JSON",
+                       help="also write the results in Gradescope's results.json format")
+    grade.add_argument("--batch", metavar="SUBMISSIONS",
+                       help="grade every subfolder of SUBMISSIONS (one student copy each)")
+    grade.add_argument("--csv", metavar="GRADEBOOK_CSV",
+                       help="with --batch: the gradebook to write (student, exercises, total)")
+    grade.add_argument("--timeout", type=int, default=60,
+                       help="seconds each exercise may run (default 60)")
     return parser
 
 
@@ -206,12 +222,32 @@ def run_assignment(args):
     from minicnn import assignment
 
     if args.action == "make":
-        only = args.only.split(",") if args.only else None
-        assignment.make(args.outdir, only=only, force=args.force)
-        print(f"wrote a student copy to {args.outdir} (see {args.outdir}/README.md); grade it "
-              f"with `minicnn assignment grade {args.outdir}`")
+        only = [name.strip() for name in args.only.split(",")] if args.only else None
+        out = assignment.make(args.outdir, only=only, force=args.force, seed=args.seed,
+                              gradescope=args.gradescope)
+        kept = assignment.record.path_of(assignment.record.copy_id(out))
+        print(f"wrote a student copy to {out} (see {out}/README.md) and its record (the hidden "
+              f"cases' seed, the files' SHA-256) to {kept}; grade it with `minicnn assignment "
+              f"grade {args.outdir}`"
+              + (f"; the Gradescope autograder is {out}-autograder.zip" if args.gradescope
+                 else ""))
     elif args.action == "grade":
-        return assignment.grade(args.student_dir)
+        if args.batch and args.student_dir:
+            raise ValueError("give either STUDENT_DIR or --batch SUBMISSIONS, not both")
+        if args.batch:
+            if args.json:
+                raise ValueError("--json goes with one STUDENT_DIR; --batch writes --csv")
+            if not args.csv:
+                raise ValueError("--batch needs --csv GRADEBOOK_CSV: the file to write")
+            return assignment.grade_batch(args.batch, args.csv, seed=args.seed,
+                                          timeout=args.timeout)
+        if args.csv:
+            raise ValueError("--csv goes with --batch SUBMISSIONS; for one copy use --json")
+        if not args.student_dir:
+            raise ValueError("say what to grade: `minicnn assignment grade STUDENT_DIR` or "
+                             "`minicnn assignment grade --batch SUBMISSIONS --csv gradebook.csv`")
+        return assignment.grade(args.student_dir, seed=args.seed, json_path=args.json,
+                                timeout=args.timeout)
     else:
         raise ValueError("say what to do: `minicnn assignment make OUTDIR` or "
                          "`minicnn assignment grade STUDENT_DIR`")
