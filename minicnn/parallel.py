@@ -7,9 +7,9 @@ OpenBLAS's threads spin while they wait for work, so when anything else runs on 
 they fight for the cores (measured on a busy 2-core machine: one convolution went from 0.13 s
 to 3.9 s; a U-Net training step from 2.5 s to 17 s).
 
-What we do instead. A fast op (minicnn/fast) cuts its work into independent tasks (one image of the batch, a band
-of output rows: see `tasks`) and `run` executes them on a small pool of Python threads, one per
-core, with OpenBLAS held to ONE thread meanwhile (threadpoolctl). NumPy releases Python's lock
+What we do instead. A fast op (minicnn/fast) cuts its work into independent tasks (one image of
+the batch, a band of output rows: see `tasks`) and `run` executes them on a small pool of Python
+threads, one per core, with OpenBLAS held to ONE thread meanwhile (threadpoolctl). NumPy releases Python's lock
 (the GIL) inside its copies and matrix products, so the threads really do run at the same time.
 Each thread takes the next task as soon as it is free (so one that another process slows down
 does not hold the rest up), and the results come back in task order: a sum over tasks (a

@@ -1,7 +1,8 @@
 """conv2d and conv_transpose2d: gradcheck on many random configurations (stride 1-3, padding 0-2,
 dilation 1-2, kernels 1/2/3/5, non-square and odd sizes, batch 1, channel 1, with and without
-bias), the fast path against the loop reference (minicnn/reference/conv.py), float32 against
-float64, and the errors for impossible configurations."""
+bias), the default (fast) path against the loop reference (minicnn/reference/conv.py), float32
+against float64, and the errors for impossible configurations. tests/test_fast.py runs the
+readable ops (minicnn/ops/conv.py) against the same references."""
 import numpy as np
 import pytest
 
@@ -26,16 +27,15 @@ def test_configurations_cover_the_cases_asked_for():
 
 
 def test_both_input_gradient_routes_are_tested():
-    """conv2d_input_grad (conv2d backward, conv_transpose2d forward) computes stride-1 cases with
-    O <= C as a convolution and the others by col2im: each configuration list holds both."""
-    def convolution_route(c, transpose):
-        O, C = (c["C"], c["O"]) if transpose else (c["O"], c["C"])
+    """The fast path's conv2d_input_grad (minicnn/fast/conv.py: conv2d backward,
+    conv_transpose2d forward) computes stride-1 cases whose padding is at most DH(KH-1) (and
+    without output_padding) as a convolution and the others by col2im: each configuration list
+    holds both."""
+    def convolution_route(c):
         fits = all(d * (k - 1) >= p for d, k, p in zip(c["dilation"], c["kernel"], c["padding"]))
-        return (c["stride"] == (1, 1) and O <= C and fits
-                and c.get("output_padding", (0, 0)) == (0, 0))
-    for configs, transpose in ((CONV_GRADCHECK, False), (TRANSPOSE_GRADCHECK, True),
-                               (CONV_REFERENCE, False), (TRANSPOSE_REFERENCE, True)):
-        routes = [convolution_route(c, transpose) for c in configs]
+        return c["stride"] == (1, 1) and fits and c.get("output_padding", (0, 0)) == (0, 0)
+    for configs in (CONV_GRADCHECK, TRANSPOSE_GRADCHECK, CONV_REFERENCE, TRANSPOSE_REFERENCE):
+        routes = [convolution_route(c) for c in configs]
         assert 2 <= sum(routes) <= len(routes) - 2
 
 

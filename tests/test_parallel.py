@@ -121,6 +121,16 @@ def test_set_num_threads_checks_its_argument():
         parallel.set_num_threads(0)
 
 
+@pytest.mark.parametrize("setting", ["many", "0", "-2", "1.5"])
+def test_minicnn_num_threads_must_be_a_whole_number(setting, monkeypatch):
+    monkeypatch.setenv("MINICNN_NUM_THREADS", setting)
+    with pytest.raises(ValueError, match=rf"MINICNN_NUM_THREADS must be a whole number >= 1.*"
+                                         rf"got '{setting}'; unset it to use every core"):
+        parallel.default_num_threads()
+    monkeypatch.setenv("MINICNN_NUM_THREADS", " 3 ")
+    assert parallel.default_num_threads() == 3
+
+
 def test_set_num_threads_is_public_and_used():
     """mc.set_num_threads(n) (like torch.set_num_threads) decides how many threads share the
     bands: with 1, every task runs in the calling thread."""

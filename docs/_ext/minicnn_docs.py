@@ -2,8 +2,9 @@
 
 - `prepare(docs)`: the pages made from files outside docs/ before Sphinx reads its sources:
   docs/index.md, the landing page, is README.md (its links rewritten to the site's pages)
-  followed by the site's tables of contents (docs/_toc.md); docs/tutorials/ holds copies of the
-  executed notebooks; docs/_generated/cli.md the command-line reference from minicnn's parser.
+  followed by the site's tables of contents (docs/_toc.md); docs/tutorials/ holds the executed
+  notebooks (exercise answers shown without their marker lines, or hidden: see below);
+  docs/_generated/cli.md is the command-line reference from minicnn's parser.
 - the `minicnn-source` directive: the current source of a minicnn function or class, so that the
   annotated pages cannot drift from the code:
 
@@ -12,8 +13,8 @@
       ```
 
   Solution blocks (the course kit's exercises) are shown, without their marker lines; building
-  with MINICNN_DOCS_HIDE_SOLUTIONS=1 replaces each by a one-line placeholder instead, for a
-  course's student edition of the site.
+  with MINICNN_DOCS_HIDE_SOLUTIONS=1 replaces each by a one-line placeholder instead, here and in
+  the tutorials (code and written answers), for a course's student edition of the site.
 - docstrings shown verbatim (they are plain text with shape formulas, not reStructuredText).
 - MathJax from a local copy: the django-static-mathjax wheel ships MathJax 3's files; the one
   file used, tex-svg-full.js (TeX in, SVG out, fonts built in), is copied into _static/mathjax/.
@@ -37,10 +38,13 @@ def prepare(docs):
     generated = docs / "_generated"
     generated.mkdir(exist_ok=True)
     notebooks = docs / "tutorials"
-    shutil.rmtree(notebooks, ignore_errors=True)
-    notebooks.mkdir()
-    for notebook in sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.ipynb")):
-        shutil.copy2(notebook, notebooks / notebook.name)
+    notebooks.mkdir(exist_ok=True)
+    hide = os.environ.get("MINICNN_DOCS_HIDE_SOLUTIONS", "0") == "1"
+    sources = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.ipynb"))
+    for notebook in sources:
+        _write_if_changed(notebooks / notebook.name, notebook_for_site(notebook, hide))
+    for stale in set(notebooks.iterdir()) - {notebooks / n.name for n in sources}:
+        stale.unlink()
     pages = {p.relative_to(docs).as_posix() for p in docs.rglob("*.md")} | {
         p.relative_to(docs).as_posix() for p in notebooks.glob("*.ipynb")}
     readme = site_readme((ROOT / "README.md").read_text(encoding="utf-8"), pages)
@@ -49,6 +53,35 @@ def prepare(docs):
     _write_if_changed(generated / "cli.md", cli_reference())
     for stale in set(generated.iterdir()) - {generated / "cli.md"}:   # from an older layout
         stale.unlink()
+
+
+def notebook_for_site(path, hide):
+    """The tutorial notebook as the site shows it. Its exercises' answers (code between
+    `# BEGIN SOLUTION name` / `# END SOLUTION`, written answers between markdown lines
+    BEGIN SOLUTION / END SOLUTION) are shown without the marker lines, a written answer in an
+    "Answer" box; with hide=True (a course's student edition) each becomes a placeholder."""
+    import nbformat
+
+    from minicnn.assignment.markers import parse
+    from minicnn.viz.source import PLACEHOLDER
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        lines = cell.source.split("\n")
+        if cell.cell_type == "code":
+            for block in reversed(parse(cell.source, where=path.name)):
+                lines[block.begin:block.end + 1] = (
+                    [block.indent + PLACEHOLDER.format(name=block.name)] if hide
+                    else lines[block.begin + 1:block.end])
+        elif cell.cell_type == "markdown":
+            begins = [k for k, line in enumerate(lines) if line.strip() == "BEGIN SOLUTION"]
+            ends = [k for k, line in enumerate(lines) if line.strip() == "END SOLUTION"]
+            for begin, end in reversed(list(zip(begins, ends))):
+                lines[begin:end + 1] = (["*(The answer is not shown in this edition.)*"] if hide
+                                        else ["```{admonition} Answer"] + lines[begin + 1:end]
+                                        + ["```"])
+        cell.source = "\n".join(lines)
+    return nbformat.writes(notebook)
 
 
 def _write_if_changed(path, text):

@@ -4,17 +4,18 @@ minicnn/ops holds every op as you derive it: conv2d is `W @ im2col(x) + b`, max-
 loop over the kernel offsets. Those are the ops; read them. This package holds twins of the ops
 whose straightforward version is too slow for real training on a CPU:
 
-    fast/conv.py   Conv2d, ConvTranspose2d: im2col + GEMM in cache-sized bands on every core
-    fast/pool.py   MaxPool2d: winners recorded as one small code per window, images on every core
+    fast/conv.py    Conv2d, ConvTranspose2d: im2col + GEMM in cache-sized bands on every core
+    fast/pool.py    MaxPool2d: winners recorded as one small code per window, images on all cores
+    fast/resize.py  UpsampleNearest, UpsampleBilinear: strided sums, sparse interpolation rows
 
 Each twin is a subclass of its readable op and returns the same numbers (bit for bit where the
-arithmetic order is the same, to float32 rounding where a sum is split into bands; see
+arithmetic order is the same, to float32 rounding where sums run in another order; see
 tests/test_fast.py), on NumPy and CuPy alike. Every other op has no twin: it runs readable.
 
 The switch. `mc.set_fast(False)` runs every op on its readable path from then on; the
 environment variable MINICNN_FAST=0 does the same from the start. The fast path is on by
-default. The lowercase functions (F.conv2d, F.conv_transpose2d, F.max_pool2d) ask `choose`
-which class to run; nothing else changes, and a graph may mix both kinds of nodes.
+default. The lowercase functions (F.conv2d, F.conv_transpose2d, F.max_pool2d, F.upsample) ask
+`choose` which class to run; nothing else changes, and a graph may mix both kinds of nodes.
 
 Start-up. The first time the fast path runs, `start()` imports the twins and makes one change to
 the process: `keep_freed_memory()`, explained there.
@@ -42,7 +43,7 @@ _twins = None          # readable class -> fast class, filled by start()
 
 
 def set_fast(enabled):
-    """True: the ops that have a fast twin (conv2d, conv_transpose2d, max_pool2d) run it.
+    """True: the ops that have a fast twin (conv2d, conv_transpose2d, max_pool2d, upsample) run it.
     False: every op runs its readable version in minicnn/ops. Affects ops called afterwards."""
     global _enabled
     if not isinstance(enabled, bool):
@@ -69,11 +70,13 @@ def start():
     """The fast path's start-up, run once on its first use: import the fast twins, and keep freed
     memory for reuse (keep_freed_memory)."""
     global _twins
-    from minicnn.fast import conv as fast_conv, pool as fast_pool
-    from minicnn.ops import conv, pool
+    from minicnn.fast import conv as fast_conv, pool as fast_pool, resize as fast_resize
+    from minicnn.ops import conv, pool, resize
     keep_freed_memory()
     _twins = {conv.Conv2d: fast_conv.Conv2d, conv.ConvTranspose2d: fast_conv.ConvTranspose2d,
-              pool.MaxPool2d: fast_pool.MaxPool2d}
+              pool.MaxPool2d: fast_pool.MaxPool2d,
+              resize.UpsampleNearest: fast_resize.UpsampleNearest,
+              resize.UpsampleBilinear: fast_resize.UpsampleBilinear}
 
 
 def keep_freed_memory():

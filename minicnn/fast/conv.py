@@ -11,9 +11,8 @@ memory, not arithmetic, the bottleneck; and NumPy runs the copies on one core.
 What runs instead.
 - Bands. `conv_gemm` and `conv_weight_grad` never build `cols` whole: they walk over the images
   and over bands of a few output rows, and for each band fill a small `cols` (about 4 MB,
-  parallel.BAND_BYTES, `band_columns`) that stays in the CPU cache while one GEMM uses it and
-  writes its rows of y in place (U-Net step on one core, measured: bands of 0.25 MB 1.39 s,
-  1 MB 0.90 s, 4 MB 0.85 s, 16 MB 0.88-0.97 s, whole images 1.02 s).
+  parallel.BAND_BYTES, with the measured step times that chose it; `band_columns`) that stays
+  in the CPU cache while one GEMM uses it and writes its rows of y in place.
 - All cores. The bands are independent, so they run on a thread pool (minicnn/parallel.py), with
   BLAS held to one thread; the weight gradient adds the bands' shares in band order, so the
   result does not depend on the number of threads.
@@ -47,7 +46,7 @@ def band_columns(x, band, kernel, stride, padding, dilation, OW):
     xp = get_array_module(x)
     N, C, H, W = x.shape
     n0, n1, r0, r1 = band
-    (KH, KW), (SH, SW), (PH, PW), (DH, DW) = kernel, stride, padding, dilation
+    (KH, KW), (SH, SW), (PH, PW), DH = kernel, stride, padding, dilation[0]
     n, rows = n1 - n0, r1 - r0
     if (KH, KW, SH, SW, PH, PW) == (1, 1, 1, 1, 0, 0):      # a 1x1 window is the pixel itself
         return x[n0:n1, :, r0:r1].reshape(n, C, rows * W)   # (n, C, rows*W), usually a view

@@ -199,33 +199,31 @@ def conv_settings(x, w, b, stride, padding, dilation, what, output_padding=0):
                                  pair(dilation, "dilation", 1))
     output_padding = pair(output_padding, "output_padding", 0)
     _check_arrays(what, x, w, b)
-    N, C, H, W = x.shape
-    if transpose:
-        C_w, O, KH, KW = w.shape
-        if C != C_w:
-            raise ValueError(f"conv_transpose2d: x has {C} channels (shape {tuple(x.shape)}), but"
-                             f" w expects {C_w} (shape {tuple(w.shape)}, laid out (in_channels, "
-                             f"out_channels, KH, KW)); w.shape[0] must equal x.shape[1]")
-        _check_bias(what, b, O, "w.shape[1] (out_channels)")
-    else:
-        O, C_w, KH, KW = w.shape
-        if C != C_w:
-            raise ValueError(f"conv2d: x has {C} channels (shape {tuple(x.shape)}), but w expects "
-                             f"{C_w} (shape {tuple(w.shape)}, laid out (out_channels, in_channels,"
-                             f" KH, KW)); w.shape[1] must equal x.shape[1]")
-        _check_bias(what, b, O, "w.shape[0] (out_channels)")
-    for axis, n, k, s, p, d, op in zip(("height", "width"), (H, W), (KH, KW), stride, padding,
-                                       dilation, output_padding):
-        if transpose:
-            _check_transpose_size(axis, n, k, s, p, d, op)
-        elif conv_output_size(n, k, s, p, d) < 1:
-            raise ValueError(
-                f"conv2d: the kernel does not fit in the padded input along the {axis}: output "
-                f"size = (size + 2p - d(k-1) - 1) // s + 1 = ({n} + 2*{p} - {d}*({k}-1) - 1) // {s}"
-                f" + 1 = {conv_output_size(n, k, s, p, d)}, must be at least 1. The dilated kernel "
-                f"spans {d * (k - 1) + 1} pixels but the padded input has {n + 2 * p}; use a "
-                f"larger input, more padding, or a smaller kernel/dilation")
+    C, H, W = x.shape[1:]
+    in_axis, out_axis = (0, 1) if transpose else (1, 0)   # w: (C_in, C_out, ...) or (O, C, ...)
+    if C != w.shape[in_axis]:
+        layout = ("(in_channels, out_channels, KH, KW)" if transpose
+                  else "(out_channels, in_channels, KH, KW)")
+        raise ValueError(f"{what}: x has {C} channels (shape {tuple(x.shape)}), but w expects "
+                         f"{w.shape[in_axis]} (shape {tuple(w.shape)}, laid out {layout}); "
+                         f"w.shape[{in_axis}] must equal x.shape[1]")
+    _check_bias(what, b, w.shape[out_axis], f"w.shape[{out_axis}] (out_channels)")
+    check_size = _check_transpose_size if transpose else _check_conv_size
+    for axis, *sizes in zip(("height", "width"), (H, W), w.shape[2:], stride, padding, dilation,
+                            output_padding):
+        check_size(axis, *sizes)
     return stride, padding, dilation, output_padding
+
+
+def _check_conv_size(axis, n, k, s, p, d, op):
+    size = conv_output_size(n, k, s, p, d)
+    if size < 1:
+        raise ValueError(
+            f"conv2d: the kernel does not fit in the padded input along the {axis}: output "
+            f"size = (size + 2p - d(k-1) - 1) // s + 1 = ({n} + 2*{p} - {d}*({k}-1) - 1) // {s}"
+            f" + 1 = {size}, must be at least 1. The dilated kernel spans {d * (k - 1) + 1} "
+            f"pixels but the padded input has {n + 2 * p}; use a larger input, more padding, or "
+            f"a smaller kernel/dilation")
 
 
 def _check_transpose_size(axis, n, k, s, p, d, op):

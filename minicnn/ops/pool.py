@@ -53,7 +53,7 @@ class _Pool2d(Function):
         return [(i, j) for i in range(KH) for j in range(KW)]
 
     def unpad(self, g_padded):
-        (PH, PW), (N, C, H, W) = self.padding, self.in_shape
+        (PH, PW), (H, W) = self.padding, self.in_shape[2:]
         return g_padded[:, :, PH: PH + H, PW: PW + W]
 
 
