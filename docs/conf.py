@@ -42,7 +42,8 @@ mathjax_path = f"mathjax/{minicnn_docs.MATHJAX_FILE}"
 
 html_theme = "sphinx_book_theme"
 html_title = "minicnn"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["minicnn.css"]
 html_theme_options = {
     "show_navbar_depth": 1,
     "home_page_in_toc": True,

@@ -174,7 +174,7 @@ def verbatim_docstrings(app, what, name, obj, options, lines):
     """Show each docstring as written (a literal block): they are plain text, not RST."""
     if lines:
         body = [("    " + line) if line.strip() else "" for line in lines]
-        lines[:] = ["::", ""] + body + [""]
+        lines[:] = [".. code-block:: text", ""] + body + [""]
 
 
 def copy_mathjax(app, exception):
