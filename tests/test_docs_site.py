@@ -109,3 +109,10 @@ def test_tutorial_pages_show_their_figures_and_math():
     images = re.findall(r"<img [^>]*src=\"([^\"]+)\"", page)
     assert len(images) >= 10, f"the executed notebook's figures should be on the page: {images}"
     assert "$$" in page or "\\(" in page or "math notranslate" in page, "no math on the page"
+
+
+def test_no_page_shows_a_solution_marker():
+    """Exercise answers are shown without their marker lines (or hidden, in a student edition)."""
+    marked = [str(path.relative_to(SITE)) for path in pages()
+              if "BEGIN SOLUTION" in path.read_text(encoding="utf-8")]
+    assert not marked, f"pages with solution markers: {marked}"

@@ -285,14 +285,10 @@ assert accuracy > (0.85 if QUICK else 0.95)
 
 # %% [markdown]
 # The optimizer classes do exactly that update (plus momentum, weight decay and friends).
-# `mc.optim.SGD` with no momentum is the line `p.data -= lr * p.grad`. Its rule, as its module
-# states it (the `update` method itself is an exercise of the course kit, so its body shows as
-# a placeholder):
+# `mc.optim.SGD` with no momentum is the line `p.data -= lr * p.grad`. Its `update` method is an
+# exercise of the course kit (momentum included), so here its body shows as a placeholder:
 
 # %%
-from minicnn.optim import sgd  # noqa: E402
-
-print(sgd.__doc__)
 mc.viz.show_source(mc.optim.SGD.update)
 
 # %%

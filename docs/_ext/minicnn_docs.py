@@ -171,7 +171,16 @@ class MinicnnSource(Directive):
 
 
 def verbatim_docstrings(app, what, name, obj, options, lines):
-    """Show each docstring as written (a literal block): they are plain text, not RST."""
+    """Show each docstring as written (a literal block): they are plain text, not RST. A
+    docstring may hold an exercise's answer too (a solution block): shown without its marker
+    lines, or hidden in a student edition, as everywhere on the site."""
+    from minicnn.assignment.markers import parse
+    from minicnn.viz.source import PLACEHOLDER
+
+    for block in reversed(parse("\n".join(lines), where=name)):
+        lines[block.begin:block.end + 1] = (
+            [block.indent + PLACEHOLDER.format(name=block.name)]
+            if app.config.minicnn_hide_solutions else lines[block.begin + 1:block.end])
     if lines:
         body = [("    " + line) if line.strip() else "" for line in lines]
         lines[:] = [".. code-block:: text", ""] + body + [""]
