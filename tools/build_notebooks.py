@@ -14,7 +14,8 @@ PNGs at 90 dpi (minicnn.viz.show); the tool prints each notebook's size and the 
 A tutorial that fails (a cell raises, or runs past --timeout seconds) leaves its old notebook as
 it was; the tool goes on with the next one and exits with status 1, naming the failed cell.
 MINICNN_NUM_THREADS=1 keeps a build on one core of a shared machine (slower, same outputs).
-Full mode takes about seven minutes on 2 cores (measured: see tutorials/README.md).
+Full mode takes 3 to 5.5 minutes on 2 shared cores (measured with MINICNN_NUM_THREADS=1: 166 s
+on a quiet machine, 252-320 s on a busy one); tutorial 4 is about 60 % of it.
 """
 import argparse
 import os
