@@ -39,7 +39,7 @@ from minicnn import backend
 from minicnn.models.unet import ConvBlock, UNet
 from minicnn.nn import (AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, MaxPool2d,
                         ReLU, Sequential, Sigmoid, Upsample)
-from minicnn.ops.pool import as_pair
+from minicnn.ops.geometry import pair
 
 OPSET = 17           # ONNX operator set: Resize, BatchNormalization, Softmax(axis) as used here
 IR_VERSION = 8       # the ONNX file-format version that goes with opset 17 (older runtimes read it)
@@ -116,28 +116,28 @@ class OnnxGraph:
 
 
 def _conv_onnx(g, m, x, path):
-    (ph, pw), (sh, sw) = as_pair(m.padding, "padding"), as_pair(m.stride, "stride")
+    (ph, pw), (sh, sw) = pair(m.padding, "padding"), pair(m.stride, "stride")
     inputs = [x, g.weight(f"{path}.weight", _numpy(m.weight))]     # (C_out, C_in, KH, KW)
     if m.bias is not None:
         inputs.append(g.weight(f"{path}.bias", _numpy(m.bias)))     # (C_out,)
     return g.node("Conv", inputs, path, kernel_shape=list(m.kernel_size), strides=[sh, sw],
-                  pads=[ph, pw, ph, pw], dilations=list(as_pair(m.dilation, "dilation")))
+                  pads=[ph, pw, ph, pw], dilations=list(pair(m.dilation, "dilation")))
 
 
 def _conv_transpose_onnx(g, m, x, path):
-    (ph, pw), (sh, sw) = as_pair(m.padding, "padding"), as_pair(m.stride, "stride")
+    (ph, pw), (sh, sw) = pair(m.padding, "padding"), pair(m.stride, "stride")
     inputs = [x, g.weight(f"{path}.weight", _numpy(m.weight))]     # (C_in, C_out, KH, KW)
     if m.bias is not None:
         inputs.append(g.weight(f"{path}.bias", _numpy(m.bias)))
     return g.node("ConvTranspose", inputs, path, kernel_shape=list(m.kernel_size),
                   strides=[sh, sw], pads=[ph, pw, ph, pw],
-                  output_padding=list(as_pair(m.output_padding, "output_padding")))
+                  output_padding=list(pair(m.output_padding, "output_padding")))
 
 
 def _pool_onnx(g, m, x, path):
-    kernel = as_pair(m.kernel_size, "kernel_size")
-    stride = as_pair(m.stride or m.kernel_size, "stride")
-    (ph, pw) = as_pair(m.padding, "padding")
+    kernel = pair(m.kernel_size, "kernel_size")
+    stride = pair(m.stride or m.kernel_size, "stride")
+    (ph, pw) = pair(m.padding, "padding")
     options = dict(kernel_shape=list(kernel), strides=list(stride), pads=[ph, pw, ph, pw])
     if isinstance(m, AvgPool2d):                 # minicnn's zero padding counts in the divisor
         return g.node("AveragePool", [x], path, count_include_pad=1, **options)
@@ -148,7 +148,7 @@ def _upsample_onnx(g, m, x, path):
     """Resize by the integer scale. Nearest: output d copies input floor(d / s) ('asymmetric'
     coordinates, 'floor' rounding). Bilinear: source position (d + 0.5) / s - 0.5 ('half_pixel'),
     or d (n - 1) / (m - 1) ('align_corners'): the formulas in minicnn/ops/resize.py."""
-    sh, sw = as_pair(m.scale_factor, "scale_factor")
+    sh, sw = pair(m.scale_factor, "scale_factor")
     scales = g.weight(f"{path}.scales", [1.0, 1.0, sh, sw])          # (N, C, H, W) factors
     if m.mode == "nearest":
         return g.node("Resize", [x, "", scales], path, mode="nearest",

@@ -87,6 +87,7 @@ def to_images(rows, N, H, W):
 class Conv2d(Function):
     """y = conv2d(x, w) + b as one matrix product: y = W cols + b, with cols = im2col(x).
 
+    # BEGIN SOLUTION conv2d_backward
     Backward. Entry (o, (n,i,j)) of W cols is y[n,o,i,j] minus its bias, so with g laid out the
     same way, as channel rows (O, N*OH*OW), the chain rule for a matrix product Y = W cols gives
         dW    = g cols^T       (O, N*OH*OW) @ (N*OH*OW, C*KH*KW)
@@ -94,7 +95,9 @@ class Conv2d(Function):
     and since b[o] was added to every pixel of channel o,
         db[o] = sum of g[n, o, i, j] over n, i, j.
     cols holds copies of x's pixels (one per window that covers it), so a pixel's gradient is the
-    sum of its copies' gradients: dx = col2im(dcols), adding where windows overlap."""
+    sum of its copies' gradients: dx = col2im(dcols), adding where windows overlap.
+    # END SOLUTION
+    """
 
     def __init__(self, stride, padding, dilation):
         self.stride, self.padding, self.dilation = stride, padding, dilation

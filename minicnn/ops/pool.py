@@ -60,11 +60,14 @@ class _Pool2d(Function):
 class MaxPool2d(_Pool2d):
     """out = the maximum of each window: a running maximum over the KH*KW offset views.
 
+    # BEGIN SOLUTION max_pool2d_backward
     Backward: the maximum passes on only the winner's value (slope 1 for the winner, 0 for the
     rest of the window), so each window's gradient goes to its winner alone. When several pixels
     tie (ReLU makes exact zeros tie often) the FIRST one in row-major order inside the window
     wins, as in PyTorch: walk the offsets in that order, and give each window's g to the first
-    offset whose pixel equals the window's maximum."""
+    offset whose pixel equals the window's maximum.
+    # END SOLUTION
+    """
 
     def forward(self, x):
         xp = get_array_module(x)

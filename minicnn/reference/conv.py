@@ -39,6 +39,7 @@ def _padded(x, p, extra=(0, 0)):
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     """y[n,o,i,j] = b[o] + sum_{c,kh,kw} xpad[n, c, i*s + kh*d, j*s + kw*d] * w[o,c,kh,kw],
     OH = (H + 2p - d(KH-1) - 1) // s + 1."""
+    # BEGIN SOLUTION conv2d_forward
     xp = get_array_module(x)
     s, p, d = _pair(stride), _pair(padding), _pair(dilation)
     N, C, H, W = x.shape
@@ -54,6 +55,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     if b is not None:
         y += b[None, :, None, None]
     return y
+    # END SOLUTION
 
 
 def conv2d_backward(x, w, g, stride=1, padding=0, dilation=1):
