@@ -59,7 +59,8 @@ rng = np.random.default_rng(0)
 # with stride $s$, padding $p$ (zeros around the image) and dilation $d$ (gaps inside the
 # kernel). Strictly this is a cross-correlation (the kernel is not flipped), as in every
 # deep-learning library. minicnn keeps a loop version of it in `minicnn/reference/`, the
-# definition its tests check every convolution against:
+# definition its tests check every convolution against. Its loops are an exercise of the course
+# kit, so they show as a placeholder here; its docstring states the definition:
 
 # %%
 mc.viz.show_source(loop_conv.conv2d_forward)
@@ -148,9 +149,10 @@ print("one matrix product == the loops")
 
 # %% [markdown]
 # That is minicnn's convolution, `minicnn/ops/conv.py`: a `Function` whose forward is
-# `W_rows @ im2col(x) + b` and whose backward (section 3) is two more matrix products. The
-# class's docstring carries the derivation; the bodies are exercises in the course kit, so here
-# they show as placeholders (write them yourself, or read them in `minicnn/ops/conv.py`):
+# `W_rows @ im2col(x) + b` and whose backward (section 3) is two more matrix products. Both
+# passes, and the derivation in the docstring, are exercises of the course kit, so here they
+# show as placeholders (section 3 derives the backward pass; the docs site's "engine, annotated"
+# shows the whole class):
 
 # %%
 mc.viz.show_source(readable_conv.Conv2d)
