@@ -295,8 +295,9 @@ assert t_im2col < t_loop / 3, "im2col should be several times faster than the lo
 # What does the speed machinery of `minicnn/fast/` buy? One U-Net training step (forward, loss,
 # backward, Adam update) on a batch of 4 patches, first with every op readable
 # (`mc.set_fast(False)`: the `im2col` above, the max-pool loop of tutorial 3), then with the fast
-# twins (`mc.set_fast(True)`, the default), on all cores. Same start, same batch: the losses
-# agree to float32 rounding.
+# twins (`mc.set_fast(True)`, the default), with as many threads as minicnn may use
+# (`mc.get_num_threads()`, printed below). Same start, same batch: the losses agree to float32
+# rounding. (Timings on a busy machine vary; run it again to see the spread.)
 
 # %%
 def unet_step_time(fast, repeats=3):
@@ -325,8 +326,8 @@ def unet_step_time(fast, repeats=3):
 
 t_readable, losses_readable = unet_step_time(False)
 t_fast, losses_fast = unet_step_time(True)
-print(f"one U-Net step, batch 4: readable path {t_readable * 1e3:.0f} ms, fast path "
-      f"{t_fast * 1e3:.0f} ms ({t_readable / t_fast:.1f}x)")
+print(f"one U-Net step, batch 4, {mc.get_num_threads()} thread(s): readable path "
+      f"{t_readable * 1e3:.0f} ms, fast path {t_fast * 1e3:.0f} ms ({t_readable / t_fast:.1f}x)")
 print("losses, readable:", np.round(losses_readable, 5), " fast:", np.round(losses_fast, 5))
 assert np.allclose(losses_readable, losses_fast, rtol=1e-4), "the two paths must agree"
 
