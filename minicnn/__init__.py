@@ -1,6 +1,8 @@
 """minicnn: a from-scratch, readable deep-learning engine on NumPy (CPU) and CuPy (GPU)."""
 __version__ = "0.1.0"
 
+from minicnn import _interrupt  # noqa: F401,I001  (first: Ctrl-C while the command starts)
+
 from minicnn import backend, functional  # noqa: F401
 from minicnn.backend import cuda_available  # noqa: F401
 from minicnn.gradcheck import GradcheckError, gradcheck  # noqa: F401
@@ -15,3 +17,4 @@ from minicnn import viz  # noqa: F401,E402
 from minicnn import models, nn, optim  # noqa: F401,E402  (layers, optimizers, U-Net)
 from minicnn.io import load, save  # noqa: F401,E402  (one .npz per model, no pickle)
 from minicnn import data  # noqa: F401,E402  (TIFF pairs, normalization, patches, sample data)
+_interrupt.restore()  # importing is done: Ctrl-C is KeyboardInterrupt again

@@ -43,9 +43,9 @@ def number(kind, low=None, high=None, low_open=False, high_open=False, why_high=
         word = "a whole number" if kind is int else "a finite number"
         bounds = []
         if low is not None:
-            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+            bounds.append(f"{'>' if low_open else '>='} {low}")
         if high is not None:
-            bounds.append(f"{'<' if high_open else '<='} {high:g}"
+            bounds.append(f"{'<' if high_open else '<='} {high}"
                           + (f" ({why_high})" if why_high else ""))
         outside = value is not None and (
             (low is not None and (value <= low if low_open else value < low)) or
@@ -290,10 +290,10 @@ def error_line(error, args):
 
 def interrupt_line(interrupt, command):
     """What Ctrl-C left behind: the training and prediction loops say it in their message;
-    anywhere else nothing had been written yet."""
+    before them (starting, reading data, checking inputs) nothing had been written yet."""
     if str(interrupt):
         return str(interrupt)
-    if command in ("train", "demo", "predict"):
+    if command in (None, "train", "demo", "predict"):
         return "interrupted before any result was written"
     return "interrupted"
 

@@ -93,16 +93,35 @@ def draw_pictures(history, best, val, settings, out_dir):
     saved by then, so a failure is a warning."""
     from minicnn import viz
 
-    try:
-        viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
+    def overlay(path):
         name, image, mask = val[0]
         probs = predict_image(best, image, device=settings.device)
         prediction = probabilities_to_mask(probs, settings.threshold)
-        viz.plot_overlay(image if image.ndim == 2 else image[0], mask, prediction,
-                         os.path.join(out_dir, "overlay.png"), title=f"validation: {name}")
-    except Exception as error:  # noqa: BLE001  (any failure of a picture is only a warning)
-        warnings.warn(f"the pictures (curves.png, overlay.png) could not be drawn "
-                      f"({type(error).__name__}: {error}); the model is saved", stacklevel=2)
+        viz.plot_overlay(image if image.ndim == 2 else image[0], mask, prediction, path,
+                         title=f"validation: {name}")
+
+    pictures = {"curves.png": lambda path: viz.plot_curves(history, path),
+                "overlay.png": overlay}
+    for name, draw in pictures.items():
+        try:
+            draw(os.path.join(out_dir, name))
+        except Exception as error:  # noqa: BLE001  (any failure of a picture is a warning)
+            warnings.warn(f"{name} could not be drawn ({type(error).__name__}: {error}); the "
+                          f"model is saved", stacklevel=2)
+
+
+def refuse_small_images(parts, depth):
+    """Each training and validation part must be big enough to learn from: at least
+    max(8, 2**(depth-1)) pixels on each side (a 3 x 3 image trains nothing)."""
+    side = max(8, 2 ** (depth - 1))
+    for name, image, _ in parts:
+        height, width = image.shape[-2:]
+        if min(height, width) < side:
+            raise DataError(f"{name} is {height} x {width} pixels: too small to train on (each "
+                            f"image, and each part of a single image split for validation, "
+                            f"needs at least {side} x {side}); use larger images, or for a "
+                            f"single image a --val-fraction (val_fraction=) that leaves both "
+                            f"parts {side} pixels wide")
 
 
 def normalize_pairs(pairs, settings=None):
@@ -125,6 +144,7 @@ def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=
     settings = settings or TrainSettings()
     normalization = normalization or DEFAULT_NORMALIZATION
     train, val = split_train_val(normalize_pairs(pairs, normalization), val_fraction)
+    refuse_small_images(train + val, (model_options or {}).get("depth", 3))
     channels = 1 if train[0].image.ndim == 2 else train[0].image.shape[0]
     options = {"in_channels": channels, "out_channels": settings.classes or 1,
                **(model_options or {})}
