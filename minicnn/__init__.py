@@ -17,4 +17,3 @@ from minicnn import viz  # noqa: F401,E402
 from minicnn import models, nn, optim  # noqa: F401,E402  (layers, optimizers, U-Net)
 from minicnn.io import load, save  # noqa: F401,E402  (one .npz per model, no pickle)
 from minicnn import data  # noqa: F401,E402  (TIFF pairs, normalization, patches, sample data)
-_interrupt.restore()  # importing is done: Ctrl-C is KeyboardInterrupt again

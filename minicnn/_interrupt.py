@@ -1,8 +1,9 @@
-"""Ctrl-C while the `minicnn` command is still importing: one line and exit status 130, never
-a traceback. Active only while the package is imported by the command line (`minicnn ...` or
-`python -m minicnn.cli`); `import minicnn` in a script or a notebook is left alone.
-Once the imports are done, `restore()` gives Ctrl-C back to Python (KeyboardInterrupt), which
-minicnn.cli.main turns into its own one-line messages."""
+"""Ctrl-C while the `minicnn` command is still starting (importing NumPy and the engine): one
+line and exit status 130, never a traceback. Active only when the command line imports the
+package (`minicnn ...` or `python -m minicnn.cli`); `import minicnn` in a script or a notebook is
+left alone. `minicnn.cli.main` calls `restore()` as its first step: from there on Ctrl-C is a
+KeyboardInterrupt again, which main turns into its own one-line messages.
+"""
 import os
 import signal
 import sys
@@ -17,8 +18,10 @@ def _interrupted(signum, frame):
 
 
 def _started_as_command():
-    program = sys.argv[0] if sys.argv else ""
-    return program == "-m" or os.path.basename(program) == "minicnn"
+    """`minicnn ...` (the console script) or `python -m minicnn.cli ...`."""
+    argv = sys.orig_argv
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    return module == "minicnn.cli" or os.path.basename(sys.argv[0] if sys.argv else "") == "minicnn"
 
 
 _installed = (_started_as_command() and threading.current_thread() is threading.main_thread()

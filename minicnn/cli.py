@@ -2,10 +2,11 @@
 
 Bad input never shows a traceback: every error becomes one line on stderr and exit status 2
 (set MINICNN_DEBUG=1 to see the traceback when reporting a bug). Ctrl-C is one line too, saying
-what was saved. Warnings are one line each, and never printed before an error.
+what was saved. Warnings are one line each, printed when the command succeeds.
 """
 import argparse
 import errno
+import logging
 import math
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 import warnings
 
 import minicnn
+from minicnn import _interrupt
 
 EPILOG = "Run `minicnn COMMAND --help` for the options of a command."
 
@@ -299,24 +301,33 @@ def interrupt_line(interrupt, command):
 
 
 class OneLineWarnings(warnings.catch_warnings):
-    """minicnn's own warnings print at once, one line each; other libraries' warnings (NumPy's
-    'overflow encountered', ...) wait for the command to succeed: an error line comes alone."""
+    """Warnings (minicnn's, NumPy's 'overflow encountered', tifffile's log lines about odd
+    files) are held while the command runs and printed at its end, one line each, when it
+    succeeds: an error line always comes alone."""
 
     def __init__(self, prefix):
         super().__init__()
         self.prefix, self.held = prefix, []
+        self.log = logging.getLogger("tifffile")
+        self.log_handler = logging.Handler(logging.WARNING)
+        self.log_handler.emit = lambda record: self.hold(record.getMessage())
 
     def __enter__(self):
         super().__enter__()
         warnings.simplefilter("default")
-        warnings.showwarning = self.show
+        warnings.showwarning = lambda message, *_, **__: self.hold(message)
+        self.log.addHandler(self.log_handler)
+        self.log.propagate = False
         return self
 
-    def show(self, message, category, filename, lineno, file=None, line=None):
+    def __exit__(self, *exc):
+        self.log.removeHandler(self.log_handler)
+        self.log.propagate = True
+        return super().__exit__(*exc)
+
+    def hold(self, message):
         text = f"{self.prefix}: warning: {' '.join(str(message).split())}"
-        if os.sep + "minicnn" + os.sep in filename and issubclass(category, UserWarning):
-            print(text, file=sys.stderr)
-        elif text not in self.held:
+        if text not in self.held:
             self.held.append(text)
 
     def print_held(self):
@@ -327,6 +338,7 @@ class OneLineWarnings(warnings.catch_warnings):
 def main(argv=None):
     prefix, command, args = "minicnn", None, None
     try:
+        _interrupt.restore()         # Ctrl-C: KeyboardInterrupt again, caught below
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

@@ -9,7 +9,6 @@ images in, a trained fully convolutional network out, applied to images it never
 import contextlib
 import dataclasses
 import os
-import shutil
 import time
 import warnings
 from importlib import resources
@@ -19,9 +18,8 @@ import numpy as np
 from minicnn import io, metrics
 from minicnn.data import (DEFAULT_NORMALIZATION, DataError, Pair, normalize, read_image,
                           sample_nuclei, split_train_val, write_image)
-from minicnn.data.files import (LOCK_NAME, TEMP_PREFIX, FolderLock, atomic_path,
-                                refuse_non_utf8_name, refuse_overwrite, remove_stale_temporaries,
-                                write_csv)
+from minicnn.data.files import (LOCK_NAME, TEMP_PREFIX, FolderLock, refuse_non_utf8_name,
+                                refuse_overwrite, remove_stale_temporaries, write_csv)
 from minicnn.data.pairs import (channels_before_plane, refuse_fractional_labels,
                                 refuse_undeclared_channels)
 from minicnn.data.tiff import tiff_shape
@@ -78,16 +76,6 @@ def output_folder(out_dir, force=False, resume=None, marker=None, must_be_empty=
         yield out_dir
 
 
-def adopt_best_model(checkpoint, out_dir):
-    """Resuming into another folder: the run's best model so far comes along (a copy), so that
-    the new folder holds the best model even when the remaining steps do not beat it."""
-    source = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "model.npz")
-    target = os.path.join(out_dir, "model.npz")
-    if os.path.exists(source) and not os.path.exists(target):
-        with atomic_path(target) as temp_name:
-            shutil.copyfile(source, temp_name)
-
-
 def draw_pictures(history, best, val, settings, out_dir):
     """curves.png and overlay.png. A picture that fails never fails the run: the model is
     saved by then, so a failure is a warning."""
@@ -124,9 +112,18 @@ def refuse_small_images(parts, depth):
                             f"parts {side} pixels wide")
 
 
+def normalize_named(image, settings, name):
+    """normalize(image, settings); a DataError names the image."""
+    try:
+        return normalize(image, settings)
+    except DataError as error:
+        raise DataError(f"{name}: {error}") from None
+
+
 def normalize_pairs(pairs, settings=None):
     settings = settings or DEFAULT_NORMALIZATION
-    return [Pair(name, normalize(image, settings), mask) for name, image, mask in pairs]
+    return [Pair(name, normalize_named(image, settings, name), mask)
+            for name, image, mask in pairs]
 
 
 def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=0.25,
@@ -156,7 +153,6 @@ def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=
                 "training": dataclasses.asdict(settings)}
     trainer = Trainer(model, train, val, settings, out_dir, extra_metadata=metadata)
     if resume:
-        adopt_best_model(resume, out_dir)
         trainer.resume(resume)
     start = time.perf_counter()
     try:
@@ -319,8 +315,9 @@ def predict_file(model, path, prefix, tile, overlap, threshold, instances, devic
     """Predict one image file; writes prefix_prob.tif, prefix_mask.tif (+ prefix_labels.tif);
     returns the object count (or None without instances)."""
     image = model_input_planes(read_image(path), channel_axis, in_channels, path)
-    probs = predict_stack(model, normalize(image, normalization), tile=tile, overlap=overlap,
-                          device=device, channels=channel_axis is not None)  # (..., C, H, W)
+    probs = predict_stack(model, normalize_named(image, normalization, path), tile=tile,
+                          overlap=overlap, device=device,
+                          channels=channel_axis is not None)                 # (..., C, H, W)
     mask = probabilities_to_mask(probs, threshold)                          # (..., H, W)
     single = probs.shape[-3] == 1
     leading = mask.ndim - 2

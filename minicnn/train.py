@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import time
 
 import numpy as np
@@ -169,6 +170,7 @@ class Trainer:
         self.history = list(trainer["history"])
         self.loader_rng.bit_generator.state = trainer["loader_rng"]
         global_rng.set_state(trainer["global_rng"])
+        self.adopt_best_model(path)
         if os.path.exists(self.checkpoint_path()) and os.path.samefile(self.checkpoint_path(),
                                                                        path):
             self.saved["checkpoint.npz"] = self.step
@@ -176,6 +178,15 @@ class Trainer:
             self.saved["model.npz"] = max(self.history, key=lambda r: r["val_iou"])["step"]
         else:                        # the best model is not here: the next validation saves one
             self.best_iou = -1.0
+
+    def adopt_best_model(self, checkpoint):
+        """Resuming into another folder: the run's best model so far comes along (a copy), so
+        that out_dir holds the best model even when the remaining steps do not beat it."""
+        source = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "model.npz")
+        target = os.path.join(self.out_dir, "model.npz")
+        if os.path.exists(source) and not os.path.exists(target):
+            with atomic_path(target) as temp_name:
+                shutil.copyfile(source, temp_name)
 
     def save_model(self, name="model.npz"):
         self.check_weights_finite()

@@ -24,7 +24,8 @@ def read_tiff(path):
     'YXS' (RGB: S holds the samples), 'CYX' (ImageJ channels), 'Q' for an axis of unknown kind.
 
     Raises DataError for a missing, empty, truncated or non-TIFF file, a compression without its
-    codec, and floating images holding NaN, infinite or beyond-float32 pixels.
+    codec, and floating images holding NaN, infinite or beyond-float32 pixels (a network cannot
+    learn from them).
     """
     array, axes = _read_series(path, pixels=True)
     if array.dtype.kind == "f":
