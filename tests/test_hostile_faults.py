@@ -57,8 +57,11 @@ def run_command(argv, **options):
 
 
 def start(argv):
+    """The command as from a terminal: Ctrl-C reaches it (a shell's background job would
+    otherwise pass SIGINT on ignored)."""
     return subprocess.Popen(COMMAND + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+                            text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(condition, process, seconds=120):
@@ -100,6 +103,7 @@ def saved_step(line, name):
     return int(found.group(1)) if found else None
 
 
+@pytest.mark.slow
 def test_kill_9_during_training_then_resume(data, tmp_path):
     out = tmp_path / "run"
     process = start(train_argv(data, out, "--steps", "400", "--val-every", "2"))
@@ -154,6 +158,7 @@ def test_ctrl_c_while_starting(data, tmp_path):
     assert not out.exists() or os.listdir(out) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["data loading", "training"])
 def test_ctrl_c_says_truthfully_what_was_saved(data, tmp_path, moment):
     out = tmp_path / "run"
@@ -201,6 +206,7 @@ def test_ctrl_c_during_prediction(data, tmp_path):
     assert temporaries_and_lock(out) == []
 
 
+@pytest.mark.slow
 def test_second_run_into_a_busy_folder_is_told_who_holds_it(data, tmp_path):
     out = tmp_path / "run"
     first = start(train_argv(data, out, "--steps", "400", "--val-every", "2"))
@@ -252,6 +258,7 @@ def test_full_disk_during_training(data, small_disk):
     assert [n for n in os.listdir(out) if n.startswith(".tmp-")] == []
 
 
+@pytest.mark.slow
 def test_out_of_memory_is_one_line_with_the_fix(data, tmp_path):
     def limit_memory():
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))

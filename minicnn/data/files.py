@@ -13,7 +13,9 @@ Temporary names start with TEMP_PREFIX (".tmp-"), like those of minicnn.io.save.
 """
 import contextlib
 import csv
+import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -42,6 +44,12 @@ def atomic_path(path):
         yield temp_name
         os.chmod(temp_name, user_file_mode())       # mkstemp makes 0600; give the usual mode
         os.replace(temp_name, path)
+    except OSError as error:
+        # NumPy's tofile (which tifffile uses) reports a short write as "N requested and M
+        # written", without an errno; a regular file is only written short when the disk is full
+        if error.errno is None and re.search(r"requested and \d+ written", str(error)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
     finally:
         if os.path.exists(temp_name):
             os.remove(temp_name)
@@ -74,7 +82,7 @@ def refuse_non_utf8_name(path):
 
 
 def remove_stale_temporaries(folder):
-    """Delete the temporary files (.tmp-*.npz/.tif/.csv/.lock) of earlier, killed runs in `folder`."""
+    """Delete the temporary files (.tmp-*.npz/.tif/.csv/.lock) that killed runs left in `folder`."""
     for name in os.listdir(folder):
         if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIXES):
             with contextlib.suppress(FileNotFoundError):
