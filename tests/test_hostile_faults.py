@@ -120,14 +120,20 @@ def test_kill_9_during_training_then_resume(data, tmp_path):
     assert temporaries_and_lock(out) == []       # the dead run's lock and temporary are gone
 
 
+def signal_prediction_after_its_first_image(data, out, signum):
+    """Start predicting 12 images; send `signum` once the first mask is written; stderr."""
+    process = start(predict_argv(data, out))
+    assert wait_for(lambda: out.exists() and any(n.endswith("_mask.tif")
+                                                 for n in os.listdir(out)), process)
+    process.send_signal(signum)
+    _, err = process.communicate()
+    finished_files_are_whole(out)
+    return process.returncode, err
+
+
 def test_kill_9_during_prediction_then_rerun(data, tmp_path):
     out = tmp_path / "pred"
-    process = start(predict_argv(data, out))
-    assert wait_for(lambda: out.exists() and any(n.endswith("_prob.tif")
-                                                 for n in os.listdir(out)), process)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
-    finished_files_are_whole(out)
+    signal_prediction_after_its_first_image(data, out, signal.SIGKILL)
     done = run_command(predict_argv(data, out, "--force"))
     assert done.returncode == 0, done.stderr
     assert len([n for n in os.listdir(out) if n.endswith("_mask.tif")]) == 12
@@ -193,16 +199,11 @@ def test_ctrl_c_says_truthfully_what_was_saved(data, tmp_path, moment):
 
 def test_ctrl_c_during_prediction(data, tmp_path):
     out = tmp_path / "pred"
-    process = start(predict_argv(data, out))
-    assert wait_for(lambda: out.exists() and any(n.endswith("_mask.tif")
-                                                 for n in os.listdir(out)), process)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate()
+    status, err = signal_prediction_after_its_first_image(data, out, signal.SIGINT)
     line = one_line(err)
-    assert process.returncode == 130 and "complete in" in line, line
+    assert status == 130 and "complete in" in line, line
     done = int(re.search(r"outputs of (\d+) of 12 images", line).group(1))
     assert len([n for n in os.listdir(out) if n.endswith("_mask.tif")]) == done
-    finished_files_are_whole(out)
     assert temporaries_and_lock(out) == []
 
 

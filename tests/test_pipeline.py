@@ -228,3 +228,20 @@ def test_system_errors_are_one_line_with_the_path_and_the_fix(monkeypatch, capsy
     assert cli.main(["predict", "m.npz", "x.tif", "--out", "OUT"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and words in err, err
+
+
+def test_a_picture_that_fails_after_training_is_a_warning(folders, tmp_path, monkeypatch,
+                                                          capsys):
+    from minicnn import viz
+
+    def broken(*args, **kwargs):
+        raise ValueError("cannot draw this")
+
+    monkeypatch.setattr(viz, "plot_overlay", broken)
+    assert cli.main(["train", "--images", str(folders / "images"), "--masks",
+                     str(folders / "masks"), "--out", str(tmp_path / "run"), *TINY]) == 0
+    err = capsys.readouterr().err
+    assert err == ("minicnn train: warning: overlay.png could not be drawn (ValueError: cannot "
+                   "draw this); the model is saved\n")
+    assert mc.load(tmp_path / "run" / "model.npz") is not None
+    assert (tmp_path / "run" / "curves.png").exists()
