@@ -30,7 +30,7 @@ import minicnn_runner  # the benchmark cases in minicnn (it makes minicnn import
 from bench_common import time_calls
 from minicnn import parallel
 
-conv_ops = importlib.import_module("minicnn.ops.conv")
+conv_ops = importlib.import_module("minicnn.fast.conv")  # the banded convolution
 
 
 def unet_step(batch, size):

@@ -10,6 +10,7 @@ from minicnn.ops.basic import (abs, clip, exp, log, matmul, maximum, mean, minim
                                reshape, sqrt, sum, transpose)
 from minicnn.ops.shape import concat  # noqa: F401
 from minicnn.parallel import get_num_threads, set_num_threads  # noqa: F401  (CPU threads)
+from minicnn.fast import get_fast, set_fast  # noqa: F401  (fast ops on/off; MINICNN_FAST=0)
 from minicnn.rng import manual_seed  # noqa: F401
 from minicnn.tensor import Function, Tensor, no_grad, ones, randn, tensor, zeros  # noqa: F401
 from minicnn.trace import trace  # noqa: F401,E402  (mc.trace(): print every backward step)

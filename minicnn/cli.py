@@ -1,4 +1,4 @@
-"""The `minicnn` command: demo, train, predict, evaluate, assignment.
+"""The `minicnn` command: demo, train, predict, evaluate, export, assignment.
 
 Bad input never shows a traceback: every error becomes one line on stderr and exit status 2
 (set MINICNN_DEBUG=1 to see the traceback when reporting a bug). Ctrl-C is one line too, saying
@@ -133,7 +133,8 @@ def build_parser():
     predict = commands.add_parser("predict", help="segment new images with a trained model",
                                   description="Write <stem>_prob.tif and <stem>_mask.tif for each "
                                   "image (and <stem>_labels.tif + counts.csv with --instances).")
-    predict.add_argument("model", help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
+    predict.add_argument("model", help="model.npz from `minicnn train`, 'nuclei' (bundled), or a "
+                         "model.onnx from `minicnn export` (run by ONNX Runtime)")
     predict.add_argument("images", nargs="+", help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--tile", type=number(int, 8, 8192, why_high="a larger tile does not "
@@ -152,14 +153,32 @@ def build_parser():
     evaluate.add_argument("--pred", required=True, help="folder with <stem>_mask.tif files")
     evaluate.add_argument("--masks", required=True, help="folder with ground truth <stem>.tif")
 
+    add_export_parser(commands)
+
     assignment = commands.add_parser("assignment", help="course assignments: make and grade")
     kit = assignment.add_subparsers(dest="action", metavar="ACTION")
     make = kit.add_parser("make", help="write a student copy with exercises to fill in")
     make.add_argument("outdir")
     make.add_argument("--only", help="comma-separated exercise names (default: all)")
+    make.add_argument("--seed", type=int, default=None,
+                      help="seed of the hidden graded cases (default: a new random one, kept in "
+                           "the instructor's record, $MINICNN_HOME or ~/.minicnn)")
+    make.add_argument("--gradescope", action="store_true",
+                      help="also write a Gradescope autograder: OUTDIR-autograder.zip")
     make.add_argument("--force", action="store_true")
-    grade = kit.add_parser("grade", help="grade a student copy")
-    grade.add_argument("student_dir")
+    grade = kit.add_parser("grade", help="grade a student copy, or a folder of them (--batch)")
+    grade.add_argument("student_dir", nargs="?")
+    grade.add_argument("--seed", type=int, default=None,
+                       help="seed of the hidden cases (default: the one in the instructor's "
+                            "record of the copy)")
+    grade.add_argument("--json", metavar="RESULTS_JSON",
+                       help="also write the results in Gradescope's results.json format")
+    grade.add_argument("--batch", metavar="SUBMISSIONS",
+                       help="grade every subfolder of SUBMISSIONS (one student copy each)")
+    grade.add_argument("--csv", metavar="GRADEBOOK_CSV",
+                       help="with --batch: the gradebook to write (student, exercises, total)")
+    grade.add_argument("--timeout", type=int, default=60,
+                       help="seconds each exercise may run (default 60)")
     return parser
 
 
@@ -235,16 +254,57 @@ def run_evaluate(args):
         print(f"{row['image']:<{width}}  {row['iou']:6.3f}  {row['dice']:6.3f}  {row['f1']:6.3f}")
 
 
+# ---- export (issue 16): ONNX, bioimage.io package, PyTorch ----
+def add_export_parser(commands):
+    export = commands.add_parser(
+        "export", help="write a model as ONNX, a bioimage.io package, or a PyTorch file",
+        description="Write a trained model for other tools: --format onnx (ONNX Runtime, "
+        "deepImageJ), bioimageio (a bioimage.io model package .zip for Fiji, ilastik, QuPath, "
+        "napari), torch (model.pt for PyTorch). onnx and bioimageio need "
+        "`pip install \"minicnn[export]\"`, torch needs PyTorch.")
+    export.add_argument("model", help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
+    export.add_argument("--format", required=True, choices=["onnx", "bioimageio", "torch"])
+    export.add_argument("--out", required=True, help="the file to write (.onnx, .zip or .pt)")
+    export.add_argument("--force", action="store_true", help="replace an existing --out")
+
+
+def run_export(args):
+    from minicnn import interop
+
+    interop.export(args.model, args.format, args.out, force=args.force)
+    print(f"wrote {args.out} ({args.format}, {os.path.getsize(args.out) / 1e6:.2f} MB)")
+
+
 def run_assignment(args):
     from minicnn import assignment
 
     if args.action == "make":
-        only = args.only.split(",") if args.only else None
-        assignment.make(args.outdir, only=only, force=args.force)
-        print(f"wrote a student copy to {args.outdir} (see {args.outdir}/README.md); grade it "
-              f"with `minicnn assignment grade {args.outdir}`")
+        only = [name.strip() for name in args.only.split(",")] if args.only else None
+        out = assignment.make(args.outdir, only=only, force=args.force, seed=args.seed,
+                              gradescope=args.gradescope)
+        kept = assignment.record.path_of(assignment.record.copy_id(out))
+        print(f"wrote a student copy to {out} (see {out}/README.md) and its record (the hidden "
+              f"cases' seed, the files' SHA-256) to {kept}; grade it with `minicnn assignment "
+              f"grade {args.outdir}`"
+              + (f"; the Gradescope autograder is {out}-autograder.zip" if args.gradescope
+                 else ""))
     elif args.action == "grade":
-        return assignment.grade(args.student_dir)
+        if args.batch and args.student_dir:
+            raise ValueError("give either STUDENT_DIR or --batch SUBMISSIONS, not both")
+        if args.batch:
+            if args.json:
+                raise ValueError("--json goes with one STUDENT_DIR; --batch writes --csv")
+            if not args.csv:
+                raise ValueError("--batch needs --csv GRADEBOOK_CSV: the file to write")
+            return assignment.grade_batch(args.batch, args.csv, seed=args.seed,
+                                          timeout=args.timeout)
+        if args.csv:
+            raise ValueError("--csv goes with --batch SUBMISSIONS; for one copy use --json")
+        if not args.student_dir:
+            raise ValueError("say what to grade: `minicnn assignment grade STUDENT_DIR` or "
+                             "`minicnn assignment grade --batch SUBMISSIONS --csv gradebook.csv`")
+        return assignment.grade(args.student_dir, seed=args.seed, json_path=args.json,
+                                timeout=args.timeout)
     else:
         raise ValueError("say what to do: `minicnn assignment make OUTDIR` or "
                          "`minicnn assignment grade STUDENT_DIR`")
@@ -252,7 +312,7 @@ def run_assignment(args):
 
 
 COMMANDS = {"demo": run_demo, "train": run_train, "predict": run_predict,
-            "evaluate": run_evaluate, "assignment": run_assignment}
+            "evaluate": run_evaluate, "export": run_export, "assignment": run_assignment}
 
 
 # ---- one line for every way a command can end early ----

@@ -1,15 +1,15 @@
 """Threads and scratch buffers for the CPU: the one place where minicnn runs work in parallel.
 
-Why this exists. The heavy part of a CNN is im2col + matrix products (ops/conv.py). NumPy hands
+Why this exists. The heavy part of a CNN is im2col + matrix products (fast/conv.py). NumPy hands
 matrix products to OpenBLAS, which runs its own threads. On a small CPU that works badly: the
 copying around the products (cutting out windows, adding biases) stays on one core, and
 OpenBLAS's threads spin while they wait for work, so when anything else runs on the machine
 they fight for the cores (measured on a busy 2-core machine: one convolution went from 0.13 s
 to 3.9 s; a U-Net training step from 2.5 s to 17 s).
 
-What we do instead. An op cuts its work into independent tasks (one image of the batch, a band
-of output rows: see `tasks`) and `run` executes them on a small pool of Python threads, one per
-core, with OpenBLAS held to ONE thread meanwhile (threadpoolctl). NumPy releases Python's lock
+What we do instead. A fast op (minicnn/fast) cuts its work into independent tasks (one image of
+the batch, a band of output rows: see `tasks`) and `run` executes them on a small pool of Python
+threads, one per core, with OpenBLAS held to ONE thread meanwhile (threadpoolctl). NumPy releases Python's lock
 (the GIL) inside its copies and matrix products, so the threads really do run at the same time.
 Each thread takes the next task as soon as it is free (so one that another process slows down
 does not hold the rest up), and the results come back in task order: a sum over tasks (a
@@ -21,12 +21,8 @@ while the task runs. `scratch(...)` gives each thread a buffer it keeps and reus
 fresh array per task: no allocation, no page faults, and a band small enough to stay in the CPU
 cache between the copy that fills it and the matrix product that reads it (BAND_BYTES).
 
-Freed memory is kept. A training step allocates and frees the same few hundred MB of arrays
-every time. By default the C allocator (glibc) hands big freed blocks back to the operating
-system and asks for them again at the next step, and every fresh page then costs a page fault
-and zeroing: measured 24,000 faults and 0.15 s of system time per U-Net step. `keep_freed_memory`
-(run once, on the first parallel call) tells glibc to keep freed blocks up to 32 MB for reuse;
-peak memory stays the same, but the process does not shrink after training until it exits.
+Freed memory is kept: the fast path's start-up (minicnn.fast.start) tells glibc to keep freed
+blocks for reuse; see minicnn.fast.keep_freed_memory.
 
 On the GPU (CuPy arrays) everything runs as ONE task over the whole batch, in the calling
 thread: the GPU is parallel already and wants the biggest matrix products it can get, and
@@ -35,10 +31,8 @@ CuPy's memory pool already reuses memory.
 Settings: `set_num_threads(n)` (default: the cores this process may use, or the environment
 variable MINICNN_NUM_THREADS); n = 1 runs every task in the calling thread.
 """
-import ctypes
 import itertools
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,14 +47,18 @@ BAND_BYTES = 4 << 20
 _num_threads = None
 _pool = None
 _blas = None                  # threadpoolctl's controller of the BLAS libraries, made once
-_malloc_tuned = False
 _local = threading.local()    # per thread: .buffers (name -> flat array), .is_worker
 
 
 def default_num_threads():
-    setting = os.environ.get("MINICNN_NUM_THREADS")
+    """MINICNN_NUM_THREADS if set (a whole number >= 1), else the cores this process may use."""
+    setting = os.environ.get("MINICNN_NUM_THREADS", "").strip()
     if setting:
-        return max(1, int(setting))
+        if not setting.isdigit() or int(setting) < 1:
+            raise ValueError(f"the environment variable MINICNN_NUM_THREADS must be a whole number "
+                             f">= 1 (the threads for the CPU's heavy ops), got {setting!r}; "
+                             f"unset it to use every core")
+        return int(setting)
     try:
         return len(os.sched_getaffinity(0))      # the cores this process may run on (Linux)
     except AttributeError:
@@ -124,8 +122,6 @@ def run(function, task_list):
             _local.is_worker = False
 
     global _pool, _blas
-    if not _malloc_tuned:
-        keep_freed_memory()
     if _pool is None and threads > 1:
         _pool = ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="minicnn")
     if _blas is None:
@@ -141,23 +137,6 @@ def run(function, task_list):
         for helper in helpers:                         # ... then pass on an error, if any
             helper.result()
     return results
-
-
-def keep_freed_memory():
-    """glibc only (Linux): keep freed blocks below 32 MB for reuse instead of returning them to
-    the system (mallopt M_MMAP_THRESHOLD = 32 MB, M_TRIM_THRESHOLD = never). Anywhere else,
-    or if it fails, nothing changes."""
-    global _malloc_tuned
-    _malloc_tuned = True
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):                  # not glibc (e.g. musl)
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3        # from glibc's malloc.h
-    mallopt(M_MMAP_THRESHOLD, 32 * 2**20)              # below this, blocks come from the heap
-    mallopt(M_TRIM_THRESHOLD, 2**31 - 1)               # ... and are not handed back on free
 
 
 def scratch(xp, shape, dtype, name):

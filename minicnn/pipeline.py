@@ -191,7 +191,12 @@ def demo(out_dir="minicnn-demo", quick=False, device="cpu", progress=True, force
 
 
 def load_model(model):
-    """A model from a .npz path or a bundled pretrained name ('nuclei')."""
+    """A model from a .npz path, a bundled pretrained name ('nuclei'), or a model.onnx written
+    by `minicnn export` (run by ONNX Runtime: minicnn.interop.OnnxModel)."""
+    if str(model).lower().endswith(".onnx"):
+        from minicnn.interop import OnnxModel
+
+        return OnnxModel(model)
     if model in PRETRAINED:
         path = resources.files("minicnn.data") / "pretrained" / PRETRAINED[model]
         with resources.as_file(path) as real_path:

@@ -63,6 +63,8 @@ def _tile_starts(length, tile, overlap, multiple):
 
 def _forward_probabilities(model, batch, device):
     """batch (B, C_in, h, w) float32 on the host -> probabilities (B, C_out, h, w) on the host."""
+    if hasattr(model, "probabilities"):        # a model.onnx (minicnn.interop.OnnxModel): the
+        return model.probabilities(batch)      # graph ends in its activation, run by ONNX Runtime
     with no_grad():
         logits = model(tensor(batch, device=device))
         probs = sigmoid(logits) if logits.shape[1] == 1 else softmax(logits, axis=1)

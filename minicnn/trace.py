@@ -14,15 +14,16 @@ norms that blow up are exploding ones. The lines are also kept: `with mc.trace()
 then `t.records` (a list of TraceRecord) and `t.grad_norms` ({id(tensor): norm}, for every
 tensor that received a gradient; `mc.viz.draw_graph(loss, grads=t)` writes them on the graph).
 
-It works through `minicnn.tensor._backward_hooks`: each hook is called after every backward step
-as hook(function, output_tensor, grad_out, input_grads). The tracer adds its hook on entering the
-with-block and removes it on leaving, even when the block raises.
+It works through `minicnn.tensor.add_backward_hook`: each hook is called after every backward
+step as hook(function, output_tensor, grad_out, input_grads). The tracer adds its hook on
+entering the with-block and removes it (through the handle) on leaving, even when the block
+raises.
 """
 import sys
 from dataclasses import dataclass
 
 from minicnn import backend
-from minicnn.tensor import _backward_hooks  # the list itself, shared with tensor.py
+from minicnn.tensor import add_backward_hook
 
 
 def grad_norm(array):
@@ -67,6 +68,7 @@ class trace:
         self._leaf_grads = {}       # id(leaf) -> dLoss/dleaf summed over paths (arrays)
         self._stream = None
         self._opened = False
+        self._handle = None         # the BackwardHook while the block runs
 
     def __enter__(self):
         self.records, self.grad_norms, self._leaf_grads = [], {}, {}
@@ -76,11 +78,11 @@ class trace:
             else:
                 self._stream = sys.stdout if self.file is None else self.file
             self._write(self.header)
-        _backward_hooks.append(self._hook)
+        self._handle = add_backward_hook(self._hook)
         return self
 
     def __exit__(self, *exc_info):
-        _backward_hooks.remove(self._hook)
+        self._handle.remove()
         for key, g in self._leaf_grads.items():
             self.grad_norms[key] = grad_norm(g)
         self._leaf_grads = {}

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-import minicnn as mc
 from minicnn import backend
+from tests.cases import make  # noqa: F401  (for test modules that import it from here)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -21,8 +21,3 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-
-
-def make(array, device="cpu", requires_grad=True, dtype="float64"):
-    """A float64 tensor on `device` from a NumPy array (the usual gradcheck input)."""
-    return mc.tensor(np.asarray(array, dtype=dtype), requires_grad=requires_grad, device=device)

@@ -16,24 +16,33 @@ import pytest
 import minicnn
 from minicnn import cli
 from minicnn.assignment import diagnose, markers
-from minicnn.assignment.exercises import CATALOGUE, select
+from minicnn.assignment.exercises import CATALOGUE, cases_of, mistakes_of, select
 from minicnn.assignment.grader import grade
-from minicnn.assignment.student import make
+from minicnn.assignment.student import available, make
 
 PACKAGE = Path(minicnn.__file__).parent
+# the forward exercises' markers come with the readable conv/pool ops (issue 13); until that
+# branch is merged their entries exist but make cannot stub them, and their tests skip
+AWAITING_MARKERS = {"conv2d_forward", "max_pool2d_forward"}
+AVAILABLE = available()
+POINTS = sum(e.points for e in AVAILABLE)
+
+
+@pytest.fixture(autouse=True)
+def instructor_home(tmp_path_factory, monkeypatch):
+    """The instructor's records go to a temporary folder, never to ~/.minicnn."""
+    monkeypatch.setenv("MINICNN_HOME", str(tmp_path_factory.getbasetemp() / "minicnn-home"))
 STUB = re.compile(r"(?P<indent> *)raise NotImplementedError\(\n?(\s*\"[^\n]*\"\)?\n?)+")
 
 
 def plant(out, *answers):
     """A student copy whose exercises are the (exercise, code) answers, each stub replaced by
-    its code (at the stub's indentation). Where an exercise has several stubs (conv2d_backward
-    and its helpers), the code replaces the most indented one: the backward method's."""
+    its code (at the stub's indentation)."""
     make(out, only=[exercise for exercise, _ in answers])
     for exercise, code in answers:
         path = out / "minicnn" / select([exercise])[0].file
         text = path.read_text()
-        stubs = [m for m in STUB.finditer(text) if f"exercise {exercise}:" in m.group(0)]
-        stub = max(stubs, key=lambda m: len(m["indent"]))
+        [stub] = [m for m in STUB.finditer(text) if f"exercise {exercise}:" in m.group(0)]
         body = "".join(stub["indent"] + line + "\n" for line in code.strip("\n").split("\n"))
         path.write_text(text[:stub.start()] + body + text[stub.end():])
     return out
@@ -62,20 +71,40 @@ def marked_blocks():
 def test_every_exercise_has_its_block_and_every_block_its_exercise():
     graded_files = {(b.name, f.as_posix()) for f, b, _ in marked_blocks()}
     names = {e.name for e in CATALOGUE}
-    assert {name for name, _ in graded_files} == names
+    assert {name for name, _ in graded_files} <= names
     for exercise in CATALOGUE:
+        if exercise.name in AWAITING_MARKERS and exercise not in AVAILABLE:
+            continue
         assert (exercise.name, exercise.file) in graded_files, exercise.name
     required = {"matmul_backward", "relu_backward", "sigmoid_backward", "conv2d_backward",
-                "max_pool2d_backward", "upsample_nearest_backward", "bce_backward", "sgd_step"}
-    assert required <= names
+                "max_pool2d_backward", "upsample_nearest_backward", "bce_backward", "sgd_step",
+                "cross_entropy_backward", "batch_norm_backward", "adam_step"}
+    assert required <= {e.name for e in AVAILABLE}
 
 
-def test_every_part_of_an_exercise_is_marked():
-    # a helper that computes part of an answer (conv_weight_grad ...) must be cut out too
-    marked = {(f.as_posix(), b.name, b.function) for f, b, _ in marked_blocks()}
-    for exercise in CATALOGUE:
-        for function in exercise.parts:
-            assert (exercise.file, exercise.name, function) in marked, (exercise.name, function)
+@pytest.mark.parametrize("name", sorted(AWAITING_MARKERS))
+def test_forward_exercises_are_marked(name):
+    if name not in {e.name for e in AVAILABLE}:
+        pytest.skip(f"{name}: its solution markers come with the readable ops of issue 13")
+    assert name in {b.name for _, b, _ in marked_blocks()}
+
+
+@pytest.mark.parametrize("exercise", CATALOGUE, ids=lambda e: e.name)
+def test_every_listed_mistake_differs_from_the_reference(exercise):
+    """The kit as data: each mistake an entry names must really be a wrong answer on every case
+    it is listed for (else the diagnosis could name a mistake for a right answer)."""
+    listed = 0
+    for case in cases_of(exercise, seed=3):
+        expected = {k: np.asarray(v) for k, v in exercise.compute(minicnn, case).items()
+                    if v is not None}
+        for key, variants in mistakes_of(exercise, case, expected).items():
+            assert key in exercise.graded, (exercise.name, key)
+            for phrase, wrong in variants.items():
+                listed += 1
+                assert not diagnose.close(wrong, expected[key]), (exercise.name, phrase,
+                                                                  case["label"])
+    no_mistakes = {"matmul_backward", "upsample_bilinear_backward"}
+    assert listed > 0 or exercise.name in no_mistakes, exercise.name
 
 
 def test_render_stubs_selected_blocks_and_removes_every_marker():
@@ -134,7 +163,7 @@ def test_student_copy_holds_no_answers(student_copy):
         lines = text.split("\n")
         inside = {k for b in markers.parse(text) for k in range(b.begin, b.end + 1)}
         outside |= {line.strip() for k, line in enumerate(lines) if k not in inside}
-    answers = {e.name: set() for e in CATALOGUE}
+    answers = {e.name: set() for e in AVAILABLE}
     for _, block, body in marked_blocks():
         answers[block.name] |= {line.strip() for line in body if line.strip() and
                                 not line.strip().startswith(("#", '"""'))} - outside
@@ -148,15 +177,25 @@ def test_student_copy_imports_and_its_exercises_raise(student_copy, capsys):
     # grading runs the copy in its own process: every exercise stops at its stub
     status, table = graded(student_copy, capsys)
     assert status == 1
-    assert table.count("not implemented") == len(CATALOGUE)
-    assert "0/95 0 of 9 exercises pass" in table
+    assert table.count("not implemented") == len(AVAILABLE)
+    assert f"0/{POINTS} 0 of {len(AVAILABLE)} exercises pass" in table
     assert "still the stub (NotImplementedError at minicnn/ops/activation.py:" in table
+    assert ("conv2d_backward 0/20 not implemented cannot run before exercise conv2d_forward is "
+            "done: its stub raises NotImplementedError at minicnn/ops/conv.py:") in table
     message = subprocess.run(
         [sys.executable, "-c", "import minicnn as mc, minicnn.functional as F;"
          "x = mc.tensor([1.0, -1.0], requires_grad=True); F.relu(x).sum().backward()"],
         cwd=student_copy, env={**os.environ, "PYTHONPATH": str(student_copy)},
         capture_output=True, text=True)
     assert "NotImplementedError: exercise relu_backward: return dL/dx" in message.stderr
+
+
+def test_the_copy_holds_no_derivation_of_an_exercise(student_copy):
+    loss = (student_copy / "minicnn" / "ops" / "loss.py").read_text()
+    assert "w s - p t" not in loss and "softmax_ic - [c == y]" not in loss
+    assert "(Left out: working this out is part of exercise bce_backward.)" in loss
+    sgd = (student_copy / "minicnn" / "optim" / "sgd.py").read_text()
+    assert "(1 - dampening) * g" not in sgd
 
 
 def test_public_tests_fail_on_stubs_and_pass_on_the_reference(student_copy, tmp_path):
@@ -175,7 +214,7 @@ def test_public_tests_fail_on_stubs_and_pass_on_the_reference(student_copy, tmp_
 
 def test_readme_lists_the_exercises(student_copy):
     readme = (student_copy / "README.md").read_text()
-    for exercise in CATALOGUE:
+    for exercise in AVAILABLE:
         assert f"`{exercise.name}`" in readme and exercise.file in readme
 
 
@@ -195,16 +234,18 @@ def test_make_refuses_a_non_empty_folder_and_unknown_names(tmp_path):
 def test_grading_the_repository_scores_full_marks(capsys):
     status, table = graded(PACKAGE.parent, capsys)
     assert status == 0, table
-    assert "95/95 9 of 9 exercises pass" in table and "FAIL" not in table
+    total = sum(e.points for e in CATALOGUE)
+    assert f"{total}/{total} {len(CATALOGUE)} of {len(CATALOGUE)} exercises pass" in table
+    assert "FAIL" not in table
 
 
 # Each planted mistake: (exercise, wrong code in place of the stub, words the diagnosis must say)
 CONV_DX_DW = """
-x, w = self.inputs[0].data, self.inputs[1].data
-settings = (w.shape[2:], self.stride, self.padding, self.dilation, g.shape[2:])
-w_rows, g_rows = w.reshape(w.shape[0], -1), channel_rows(g)         # (O, C*KH*KW), (O, N*OH*OW)
-dw = (g_rows @ im2col(x, *settings).T).reshape(w.shape)
-dx = col2im(w_rows.T @ g_rows, x.shape, *settings)"""
+O = g.shape[1]
+g_rows = channel_rows(g)
+dw = (g_rows @ self.cols.T).reshape(self.w.shape)
+dx = col2im(self.w.reshape(O, -1).T @ g_rows, self.x_shape, self.kernel, self.stride,
+            self.padding, self.dilation, self.out_size)"""
 MISTAKES = {
     "relu wrong sign": ("relu_backward", "return -g * self.positive",
                         "dL/dx has the wrong sign"),
@@ -213,7 +254,8 @@ MISTAKES = {
                           "dL/da is transposed"),
     "conv bias without batch sum": (
         "conv2d_backward", CONV_DX_DW + "\nreturn dx, dw, g.sum(axis=(2, 3))",
-        "dL/db is missing the sum over axis 0 (the batch axis): shape (2, 4), expected (4,)"),
+        "dL/db is g summed over the pixels of each image only: the sum over the batch axis 0 is "
+        "missing"),
     "conv weight divided by N": (
         "conv2d_backward", CONV_DX_DW + "\nreturn dx, dw / g.shape[0], g.sum(axis=(0, 2, 3))",
         "dL/dw is 2 times too small: it divides by the batch size N (2) once too often"),
@@ -224,26 +266,30 @@ return g * (self.w * s - self.p * self.t), None, None""",
                              "elements (32) is missing"),
     "max-pool to the last max": ("max_pool2d_backward", """
 xp = get_array_module(g)
-x = pad_spatial(self.inputs[0].data, self.padding, -float("inf"))
 g_padded = xp.zeros(self.padded_shape, dtype=g.dtype)
-best = window_view(x, 0, 0, self.out_size, self.stride)
-for i, j in self.offsets():
-    best = xp.maximum(best, window_view(x, i, j, self.out_size, self.stride))
 taken = xp.zeros(g.shape, dtype=bool)
-for i, j in reversed(self.offsets()):
-    wins = (window_view(x, i, j, self.out_size, self.stride) == best) & ~taken
+for i, j in reversed(list(self.offsets())):
+    wins = (window_view(self.padded, i, j, self.out_size, self.stride) == self.out) & ~taken
     taken |= wins
     window_view(g_padded, i, j, self.out_size, self.stride)[...] += g * wins
 return self.unpad(g_padded)""", "dL/dx sends each window's gradient to the LAST maximum"),
     "max-pool spread evenly": ("max_pool2d_backward", """
 g_padded = get_array_module(g).zeros(self.padded_shape, dtype=g.dtype)
 for i, j in self.offsets():
-    window_view(g_padded, i, j, self.out_size, self.stride)[...] += g / len(self.offsets())
+    window_view(g_padded, i, j, self.out_size, self.stride)[...] += g / len(list(self.offsets()))
 return self.unpad(g_padded)""", "spreads each window's gradient evenly"),
+    "conv forward without bias": ("conv2d_forward", """
+self.cols = im2col(x, self.kernel, self.stride, self.padding, self.dilation, self.out_size)
+return to_images(w.reshape(O, C * KH * KW) @ self.cols, N, OH, OW)""",
+                                  "the output y leaves out the bias"),
+    "max-pool forward averages": ("max_pool2d_forward", """
+views = [window_view(self.padded, i, j, out_size, self.stride) for i, j in self.offsets()]
+self.out = sum(views) / len(views)
+return self.out""", "the output averages each window"),
     "sigmoid of x": ("sigmoid_backward", "x = self.inputs[0].data\nreturn g * x * (1 - x)",
                      "applies the formula to x instead of to s = sigmoid(x)"),
     "sgd rebinds param": ("sgd_step", "param = param - self.lr * grad",
-                          "the parameter never changed. Update the array in place"),
+                          "the parameter never changed. Change the array in place"),
     "upsample averages": ("upsample_nearest_backward", """
 SH, SW = self.scale
 N, C, OH, OW = g.shape
@@ -256,7 +302,8 @@ return g.reshape(N, C, OH // SH, SH, OW // SW, SW).mean(axis=(3, 5))""",
 
 
 # two students, each making one mistake per exercise (a student copy has an exercise only once)
-SECOND_STUDENT = ["crash", "conv weight divided by N", "max-pool spread evenly"]
+SECOND_STUDENT = ["crash", "conv weight divided by N", "max-pool spread evenly",
+                  "max-pool forward averages"]
 
 
 @pytest.fixture(scope="module")
@@ -282,9 +329,16 @@ def test_planted_mistakes_are_diagnosed(mistake, planted):
 
 
 def test_partial_credit_counts_the_cases_that_pass(planted):
-    # the last-maximum mistake is right where no window has a tie (1 case + the gradcheck)
+    # the last-maximum mistake is right where no window has a tie (1 case of 4)
     row = planted["max-pool to the last max"]
-    assert row.startswith("max_pool2d_backward 6/15 FAIL") and "3 of 4 cases fail" in row
+    assert row.startswith("max_pool2d_backward 3.75/15 FAIL") and "wrong in 3 of 4 cases" in row
+
+
+def test_partial_credit_scores_each_gradient_on_its_own(planted):
+    # dx and dw right, db wrong in all 3 cases: 6 of 9 units of 20 points
+    row = planted["conv bias without batch sum"]
+    assert row.startswith("conv2d_backward 13.33/20 FAIL"), row
+    assert "dL/db is g summed" in row and "dL/dx" not in row and "dL/dw" not in row
 
 
 def test_a_dying_or_hanging_student_process_is_charged_to_its_exercise(tmp_path, capsys):
@@ -312,6 +366,7 @@ def test_a_copy_that_does_not_import_fails_every_exercise(tmp_path, capsys):
     status, table = graded(out, capsys)
     assert status == 1
     assert "relu_backward 0/5 crash the package does not import: SyntaxError" in table
+    assert "modified outside the exercises" not in table
 
 
 def test_grade_needs_a_minicnn_package(tmp_path, capsys):

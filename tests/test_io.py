@@ -79,9 +79,9 @@ def test_checkpoint_dict_with_optimizer_state_round_trips(tmp_path):
 
 def test_metadata_numpy_scalars_and_generator_state_round_trip(tmp_path):
     model = mc.models.UNet(depth=2, base_channels=4)
-    metadata = {"normalization": {"mean": np.float32(0.25), "std": 2.0}, "classes": 1}
+    metadata = {"scaling": {"mean": np.float32(0.25), "std": 2.0}, "classes": 1}
     loaded = mc.load(mc.save(model, tmp_path / "m.npz", metadata=metadata))
-    assert loaded.metadata == {"normalization": {"mean": 0.25, "std": 2.0}, "classes": 1}
+    assert loaded.metadata == {"scaling": {"mean": 0.25, "std": 2.0}, "classes": 1}
     assert mc.load(mc.save(model, tmp_path / "plain.npz")).metadata == {}
     generator = np.random.default_rng(3)
     checkpoint = {"rng": generator.bit_generator.state,                # 128-bit integers inside
@@ -128,8 +128,8 @@ def test_foreign_npz_and_npy_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not a minicnn file.*npy"):
         mc.load(tmp_path / "array.npy")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="not a valid minicnn file"):
-        mc.load(tmp_path / "objects.npy")              # would need pickle: refused
+    with pytest.raises(ValueError, match="not a minicnn file: it is a single .npy"):
+        mc.load(tmp_path / "objects.npy")              # refused before anything is unpickled
     (tmp_path / "text.npz").write_text("hello")
     with pytest.raises(ValueError, match="not a valid minicnn file"):
         mc.load(tmp_path / "text.npz")

@@ -10,8 +10,7 @@ import pytest
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import parallel
-from tests.test_conv import (CONV_REFERENCE, TRANSPOSE_REFERENCE, check_against_reference,
-                             config_id)
+from tests.cases import CONV_REFERENCE, TRANSPOSE_REFERENCE, check_against_reference, config_id
 
 PLANS = ["one-row bands", "whole batch"]
 
@@ -122,6 +121,16 @@ def test_set_num_threads_checks_its_argument():
         parallel.set_num_threads(0)
 
 
+@pytest.mark.parametrize("setting", ["many", "0", "-2", "1.5"])
+def test_minicnn_num_threads_must_be_a_whole_number(setting, monkeypatch):
+    monkeypatch.setenv("MINICNN_NUM_THREADS", setting)
+    with pytest.raises(ValueError, match=rf"MINICNN_NUM_THREADS must be a whole number >= 1.*"
+                                         rf"got '{setting}'; unset it to use every core"):
+        parallel.default_num_threads()
+    monkeypatch.setenv("MINICNN_NUM_THREADS", " 3 ")
+    assert parallel.default_num_threads() == 3
+
+
 def test_set_num_threads_is_public_and_used():
     """mc.set_num_threads(n) (like torch.set_num_threads) decides how many threads share the
     bands: with 1, every task runs in the calling thread."""
@@ -158,7 +167,9 @@ def test_max_pool2d_any_plan_matches_loop_reference(plan):
 def test_band_columns_are_the_im2col_columns_of_their_rows(kernel, stride, padding, dilation):
     """What conv_gemm and conv_weight_grad multiply, band by band, is exactly the matching
     slice of the whole-batch im2col matrix, for every band (incl. those touching the padding)."""
-    from minicnn.ops.conv import band_columns, conv_output_size, im2col
+    from minicnn.fast.conv import band_columns
+    from minicnn.ops.conv import im2col
+    from minicnn.ops.geometry import conv_output_size
     x = np.random.default_rng(4).standard_normal((2, 3, 11, 9))
     OH, OW = (conv_output_size(n, k, s, p, d) for n, k, s, p, d in
               zip(x.shape[2:], kernel, stride, padding, dilation))

@@ -7,7 +7,7 @@ import pytest
 import minicnn as mc
 import minicnn.functional as F
 from minicnn.reference import pool as ref
-from tests.conftest import make
+from tests.cases import make
 
 # (input shape, kernel_size, stride, padding): odd and non-square sizes, overlapping windows
 # (stride < kernel), gaps between windows (stride > kernel), batch/channel 1, pairs.

@@ -6,8 +6,7 @@ import pytest
 
 import minicnn as mc
 import minicnn.functional as F
-from tests.conftest import make
-from tests.test_conv import arrays, config_id, random_configs, settings
+from tests.cases import arrays, config_id, make, random_configs, settings
 
 torch = pytest.importorskip("torch")
 

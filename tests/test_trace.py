@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.tensor import Function, _backward_hooks
+from minicnn.tensor import Function, add_backward_hook, backward_hooks
 from tests.conftest import make
 
 
@@ -72,14 +72,14 @@ def test_leaf_used_on_two_paths_gets_the_summed_norm(rng):
 
 
 def test_hooks_removed_after_block_and_after_exception(rng):
-    before = list(_backward_hooks)
+    before = backward_hooks()
     with mc.trace(quiet=True):
-        assert len(_backward_hooks) == len(before) + 1
-    assert _backward_hooks == before
+        assert len(backward_hooks()) == len(before) + 1
+    assert backward_hooks() == before
     with pytest.raises(KeyError):
         with mc.trace(quiet=True):
             raise KeyError("boom")
-    assert _backward_hooks == before
+    assert backward_hooks() == before
 
     class Broken(Function):
         def forward(self, a):
@@ -93,7 +93,7 @@ def test_hooks_removed_after_block_and_after_exception(rng):
     with pytest.raises(ArithmeticError):
         with mc.trace(quiet=True) as t:
             loss.backward()
-    assert _backward_hooks == before
+    assert backward_hooks() == before
     assert [r.op for r in t.records] == ["Sum"]  # the step that raised was never recorded
 
 
@@ -119,3 +119,29 @@ def test_file_path_output(tmp_path, rng):
     text = path.read_text().splitlines()
     assert len(text) == 1 + len(t.records) == 5
     assert text[1:] == [r.line() for r in t.records]
+
+
+def test_public_hook_api_as_handle_and_as_context_manager(rng):
+    seen = []
+
+    def hook(fn, output, grad_out, input_grads):
+        seen.append((type(fn).__name__, output.shape, [None if g is None else g.shape
+                                                       for g in input_grads]))
+
+    x = make(rng.standard_normal((2, 3)))
+    handle = add_backward_hook(hook)
+    assert hook in backward_hooks()
+    (x * 2).sum().backward()
+    handle.remove()
+    handle.remove()                                       # removing twice is harmless
+    assert hook not in backward_hooks()
+    assert [name for name, *_ in seen] == ["Sum", "Mul"]
+    assert seen[1][:2] == ("Mul", (2, 3)) and seen[1][2][0] == (2, 3)
+    seen.clear()
+    with pytest.raises(KeyError):
+        with add_backward_hook(hook):
+            (x * 3).sum().backward()
+            raise KeyError("boom")
+    assert hook not in backward_hooks() and len(seen) == 2
+    (x * 4).sum().backward()
+    assert len(seen) == 2                                 # no longer called

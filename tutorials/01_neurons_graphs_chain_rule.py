@@ -117,7 +117,7 @@ assert np.allclose(w.grad, by_hand_w, rtol=1e-5) and np.isclose(b.grad, by_hand_
 
 # %%
 source = inspect.getsource(mc.gradcheck)
-print(source[source.index("    out = fn(*inputs)"):source.index("        grad = grad.reshape")])
+print(source[source.index("    out = fn(*inputs)"):source.index("        error = np.abs(grad - numeric)")])
 
 # %%
 w64 = mc.tensor([0.5, -1.0, 0.25], dtype="float64", requires_grad=True)
@@ -149,23 +149,24 @@ print(source[source.index("grads = {"):])
 # %% [markdown]
 # ### Exercise 1: the ReLU backward pass
 #
-# Write `backward` for your own ReLU. Its derivative is 1 where the input was positive and 0
-# elsewhere, so $\partial L/\partial x = g \cdot [x > 0]$. Save in `forward` what `backward`
-# needs. A working answer is filled in between the `ANSWER` markers so that the notebook runs;
-# delete it and write your own, then run the check cell below.
+# Write `forward` and `backward` for your own ReLU, $\mathrm{relu}(x) = \max(x, 0)$: work out
+# its derivative, save in `forward` what `backward` needs, and return
+# $\partial L/\partial x$ given $g = \partial L/\partial y$. (This version of the notebook has
+# a working answer filled in, so that it runs; the student notebooks have a stub there.) Then run
+# the check cell below.
 
 # %%
 class MyReLU(mc.Function):
     def forward(self, x):
-        # ---- ANSWER (delete and write your own) ----
+        # BEGIN SOLUTION t01_relu
         self.mask = x > 0                     # (same shape as x) where the slope is 1
         return x * self.mask
-        # ---- END ANSWER ----
+        # END SOLUTION
 
     def backward(self, g):
-        # ---- ANSWER (delete and write your own) ----
+        # BEGIN SOLUTION t01_relu
         return g * self.mask
-        # ---- END ANSWER ----
+        # END SOLUTION
 
 
 def my_relu(x):
@@ -196,11 +197,11 @@ xs, t = 0.7, 0.3
 L = (v * (u * xs).tanh() - t) ** 2
 L.backward()
 
-# ---- ANSWER (delete and write your own) ----
+# BEGIN SOLUTION t01_chain_rule
 h = np.tanh(u.item() * xs)
 y = v.item() * h
 dL_du = 2 * (y - t) * v.item() * (1 - h ** 2) * xs       # dL/dy * dy/dh * dh/d(ux) * d(ux)/du
-# ---- END ANSWER ----
+# END SOLUTION
 
 # %%
 assert np.isclose(dL_du, u.grad), f"your dL/du = {dL_du}, back-propagation says {u.grad}"
@@ -308,3 +309,40 @@ show(fig, "01_toy_training.png")
 # - Gradient descent moves each weight and bias against its gradient; the loss falls.
 #
 # Next: **tutorial 2**, the convolution, the neuron that slides over an image.
+
+# %% [markdown]
+# ## Questions
+#
+# Answer in a few sentences, in the cell below each question.
+
+# %% [markdown]
+# **Question 1.** If every weight of a layer started with the same value, what would
+# back-propagation do to those weights during training, and why? What breaks the problem?
+#
+# BEGIN SOLUTION
+# Every neuron of the layer would compute the same output, so each would receive the same gradient
+# and take the same step: the neurons stay identical forever (symmetry), and the layer acts like a
+# single neuron. Random initialization gives each neuron a different start, which breaks the
+# symmetry (tutorial 4 shows it by experiment).
+# END SOLUTION
+
+# %% [markdown]
+# **Question 2.** `mc.gradcheck` compares with central differences in float64. Why float64, and
+# why (f(x + eps) - f(x - eps)) / (2 eps) rather than (f(x + eps) - f(x)) / eps?
+#
+# BEGIN SOLUTION
+# The central difference has an error of order eps^2, the one-sided one of order eps. The
+# difference of two nearly equal numbers loses digits: float32 keeps about 7 significant digits,
+# so with eps = 1e-6 almost nothing is left; float64 keeps about 16, so about 10 digits of the
+# slope survive, enough to see a wrong gradient.
+# END SOLUTION
+
+# %% [markdown]
+# **Question 3.** In `y = x * x`, x is used twice. Why does `Tensor.backward` add the gradients
+# that reach a tensor instead of keeping the last one, and what is dy/dx here?
+#
+# BEGIN SOLUTION
+# By the multivariable chain rule the derivative is the sum over every path from x to the loss;
+# each use of x is one path. Here both factors contribute x, so dy/dx = x + x = 2x; keeping only
+# the last one would give x.
+# END SOLUTION

@@ -98,9 +98,9 @@ show(fig, "02_filters.png")
 
 # %%
 def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
-    # ---- ANSWER (delete and write your own) ----
+    # BEGIN SOLUTION t02_output_size
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-    # ---- END ANSWER ----
+    # END SOLUTION
 
 
 # %%
@@ -207,19 +207,19 @@ print("gradcheck passed: dX, dW and db of conv2d")
 # ### Exercise 2: dW and db with loops
 #
 # Given $x$ (N, C, H, W), $g$ (N, O, OH, OW), stride 1 and no padding, compute
-# `dw` (O, C, KH, KW) and `db` (O,). Hint: output pixel (i, j) used the window
-# `x[:, :, i:i+KH, j:j+KW]`; `np.einsum("no,nchw->ochw", ...)` multiplies and sums over n.
+# `dw` (O, C, KH, KW) and `db` (O,). Output pixel (i, j) used the window
+# `x[:, :, i:i+KH, j:j+KW]`: every weight met one pixel of each window, in every image.
 
 # %%
 def conv_weight_grads(x, g, KH, KW):
     N, O, OH, OW = g.shape
-    # ---- ANSWER (delete and write your own) ----
+    # BEGIN SOLUTION t02_weight_grads
     dw = np.zeros((O, x.shape[1], KH, KW))
     for i in range(OH):
         for j in range(OW):
             dw += np.einsum("no,nchw->ochw", g[:, :, i, j], x[:, :, i:i + KH, j:j + KW])
     db = g.sum(axis=(0, 2, 3))
-    # ---- END ANSWER ----
+    # END SOLUTION
     return dw, db
 
 
@@ -280,3 +280,36 @@ assert t_fast < t_loop / 3, "im2col should be several times faster than the loop
 #   two more ($g\,\text{cols}^T$, and $W^T g$ followed by col2im).
 #
 # Next: **tutorial 3**, pooling, upsampling and skip connections: how a network labels every pixel.
+
+# %% [markdown]
+# ## Questions
+#
+# Answer in a few sentences, in the cell below each question.
+
+# %% [markdown]
+# **Question 1.** A 3 x 3 convolution with padding 1 and stride 2 reads a 64 x 64 image. What size
+# is the output? And with stride 1?
+#
+# BEGIN SOLUTION
+# OH = floor((64 + 2*1 - 1*(3 - 1) - 1) / 2) + 1 = floor(63 / 2) + 1 = 32, so 32 x 32. With stride
+# 1: 64 - 1 + 1 = 64, the same size as the input.
+# END SOLUTION
+
+# %% [markdown]
+# **Question 2.** Why is db, the gradient of the bias of output channel o, the sum of g over the
+# batch and all pixels (n, i, j)?
+#
+# BEGIN SOLUTION
+# b[o] is added to every output pixel of channel o in every image, with slope 1 each time; by the
+# chain rule its gradient adds up g over all those pixels.
+# END SOLUTION
+
+# %% [markdown]
+# **Question 3.** x has shape (N, C, H, W) and w (O, C, KH, KW), stride 1, padding that keeps the
+# size. How many multiply-adds does the convolution do, and how many numbers does im2col's cols
+# hold?
+#
+# BEGIN SOLUTION
+# N * O * H * W * C * KH * KW multiply-adds (each output pixel is a sum of C*KH*KW products). cols
+# is (C*KH*KW, N*H*W): KH*KW copies of the input, which is why it is built in bands.
+# END SOLUTION

@@ -77,14 +77,14 @@ g = np.array([[10., 20.], [30., 40.]])
 
 
 def max_pool_backward(x, g):
-    # ---- ANSWER (delete and write your own) ----
+    # BEGIN SOLUTION t03_max_pool_backward
     dx = np.zeros_like(x)
     for i in range(g.shape[0]):
         for j in range(g.shape[1]):
             window = x[2 * i:2 * i + 2, 2 * j:2 * j + 2]
             a, b = np.unravel_index(np.argmax(window), (2, 2))      # the winner's position
             dx[2 * i + a, 2 * j + b] += g[i, j]
-    # ---- END ANSWER ----
+    # END SOLUTION
     return dx
 
 
@@ -206,14 +206,14 @@ show(fig, "03_receptive_field.png")
 
 # %%
 def stack_receptive_field(layers):
-    # ---- ANSWER (delete and write your own) ----
+    # BEGIN SOLUTION t03_receptive_field
     field, jump = 1, 1
     for kind, k in layers:
         field += (k - 1) * jump          # k - 1 more steps of `jump` input pixels
         if kind == "pool":
             jump *= k                    # one step of the next layer = k steps here
     return field
-    # ---- END ANSWER ----
+    # END SOLUTION
 
 
 # %%
@@ -309,3 +309,37 @@ show(fig, "03_output.png")
 # - Skip connections give the decoder the encoder's fine detail.
 #
 # Next: **tutorial 4**, training a U-Net to segment nuclei, end to end.
+
+# %% [markdown]
+# ## Questions
+#
+# Answer in a few sentences, in the cell below each question.
+
+# %% [markdown]
+# **Question 1.** When several pixels of a max-pool window tie for the maximum, why must the
+# window's gradient go to exactly one of them? Which one does minicnn choose?
+#
+# BEGIN SOLUTION
+# The window's output depends on one chosen value; moving that pixel moves the output with slope
+# 1. Giving the full gradient to every tied pixel would count it several times (the total would be
+# wrong), and splitting it is not what the forward pass computed. minicnn, like PyTorch, sends it
+# to the first maximum in row-major order.
+# END SOLUTION
+
+# %% [markdown]
+# **Question 2.** Work out the receptive field of conv 3x3, pool 2, conv 3x3 (stride 1
+# convolutions).
+#
+# BEGIN SOLUTION
+# Start with 1 pixel and a step of 1. conv 3: 1 + 2*1 = 3. pool 2: 3 + 1*1 = 4, and the step
+# becomes 2. conv 3: 4 + 2*2 = 8 pixels.
+# END SOLUTION
+
+# %% [markdown]
+# **Question 3.** What would a U-Net's decoder lack without its skip connections?
+#
+# BEGIN SOLUTION
+# Pooling throws away where exactly things were; the bottleneck holds coarse, wide-context
+# features. Upsampling alone cannot bring the fine detail back, so the boundaries would be
+# blurred. The skips hand the decoder the encoder's full-resolution maps at each scale.
+# END SOLUTION

@@ -209,13 +209,13 @@ print(inspect.getsource(mc.optim.Adam.update))
 # %%
 def training_step(model, optimizer, x, y):
     """One step on batch (x, y); returns the loss before the update (a float)."""
-    # ---- ANSWER (delete and write your own) ----
+    # BEGIN SOLUTION t04_training_step
     loss = F.binary_cross_entropy_with_logits(model(x), y)    # forward, and the error
     optimizer.zero_grad()                                      # gradients accumulate otherwise
     loss.backward()                                            # back-propagation
     optimizer.step()                                           # every weight and bias moves
     return loss.item()
-    # ---- END ANSWER ----
+    # END SOLUTION
 
 
 # %%
@@ -330,11 +330,11 @@ show(fig, "04_parameters.png")
 # %%
 def my_iou_and_dice(pred, truth):
     pred, truth = pred > 0, truth > 0
-    # ---- ANSWER (delete and write your own) ----
+    # BEGIN SOLUTION t04_iou_dice
     intersection = np.logical_and(pred, truth).sum()
     iou = intersection / np.logical_or(pred, truth).sum()
     dice = 2 * intersection / (pred.sum() + truth.sum())
-    # ---- END ANSWER ----
+    # END SOLUTION
     return float(iou), float(dice)
 
 
@@ -474,3 +474,34 @@ assert min(different.values()) > 1e-2
 # - Equal starting weights stay equal: random initialization is essential.
 #
 # Next: **tutorial 5**, GPUs, class imbalance and tiled prediction of large images.
+
+# %% [markdown]
+# ## Questions
+#
+# Answer in a few sentences, in the cell below each question.
+
+# %% [markdown]
+# **Question 1.** What happens if a training step forgets `optimizer.zero_grad()`?
+#
+# BEGIN SOLUTION
+# Gradients accumulate (+=) in `.grad`, so each step uses the sum of all the gradients so far: the
+# steps grow and point along old directions, and training becomes unstable or diverges.
+# END SOLUTION
+
+# %% [markdown]
+# **Question 2.** Show that Dice = 2 IoU / (1 + IoU), so that Dice is never below IoU.
+#
+# BEGIN SOLUTION
+# With I = |P ∩ T| and U = |P ∪ T|, |P| + |T| = U + I. So Dice = 2I / (U + I); dividing by U gives
+# 2 IoU / (1 + IoU), and since 1 + IoU <= 2, Dice >= IoU (equal at 0 and 1).
+# END SOLUTION
+
+# %% [markdown]
+# **Question 3.** Why is the IoU measured on a held-out strip of the image rather than on training
+# patches?
+#
+# BEGIN SOLUTION
+# On patches it trained on, a network can score well by memorizing them. The question is how it
+# does on pixels it never saw; a separate strip (not random patches, which overlap the training
+# ones) keeps the two apart.
+# END SOLUTION

@@ -213,10 +213,10 @@ show(fig, "05_imbalance.png")
 # %%
 n_pixels = 100_000
 n_foreground = n_pixels * fraction
-# ---- ANSWER (delete and write your own) ----
+# BEGIN SOLUTION t05_pos_weight
 foreground_weight = n_foreground * pos_weight        # each positive pixel counts pos_weight times
 background_weight = (n_pixels - n_foreground) * 1.0  # each negative pixel counts once
-# ---- END ANSWER ----
+# END SOLUTION
 
 # %%
 assert np.isclose(foreground_weight, background_weight)
@@ -320,3 +320,27 @@ show(mc.viz.plot_overlay(large, large_truth, mask_tiled, title="tiled prediction
 # - Train on your own folders: `minicnn train --images images/ --masks masks/ --out run/`.
 # - Read `minicnn/ops/` next to `minicnn/reference/`: every fast operation has a loop twin.
 # - Change the U-Net (depth, `batch_norm=True`, `up="transpose"`) and watch the learning curves.
+
+# %% [markdown]
+# ## Questions
+#
+# Answer in a few sentences, in the cell below each question.
+
+# %% [markdown]
+# **Question 1.** In a batch where 5 % of the pixels are foreground, which pos_weight gives both
+# classes the same total weight, and what does a large pos_weight do to precision and recall?
+#
+# BEGIN SOLUTION
+# negatives / positives = 95 / 5 = 19. Weighting the foreground that much makes misses costly:
+# recall rises, while precision falls (over-eager, fat objects).
+# END SOLUTION
+
+# %% [markdown]
+# **Question 2.** Why does tiled prediction overlap the tiles and blend them, instead of cutting
+# the image into disjoint tiles?
+#
+# BEGIN SOLUTION
+# Near a tile's border the network sees zero padding instead of the real neighbourhood, so its
+# predictions there are worse. Overlapping tiles, weighted towards their centres, keep every
+# pixel's prediction from a tile where it had full context, and leave no seams.
+# END SOLUTION

@@ -2,14 +2,14 @@
 
 The checks, in order (the first that fits gives the phrase):
   missing or NaN          the backward pass returned None for an input, or produced NaN/inf
-  a known wrong variant   per exercise, arrays computed here from the same inputs with a typical
-                          mistake (max-pool gradient sent to the LAST maximum, sigmoid's formula
-                          applied to x instead of s, the slope without g ...): equal -> named
+  a known wrong variant   arrays computed from the same inputs with one typical mistake each (the
+                          exercise's own list, exercises.py: max-pool gradient sent to the LAST
+                          maximum, sigmoid's formula applied to x instead of s ...): equal -> named
   wrong shape             a permutation of the right axes (transposed), an axis that should have
                           been summed away (batch/broadcast sum missing), or summed one too many
   constant ratio          got = c * expected everywhere: c = -1 wrong sign; c = N, 1/N, the number
                           of elements, the learning rate ... (named from the case's constants)
-  same total              max-pool: the right total, on the wrong pixels
+  same total              an op that routes gradients (max-pool): right total, wrong pixels
   otherwise               how many values differ and the largest error.
 """
 import itertools
@@ -24,9 +24,10 @@ def close(a, b):
         bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
 
 
-def diagnose(got, expected, what, constants=None, candidates=None, routing=False):
+def diagnose(got, expected, what, constants=None, candidates=None, routes=False):
     """One phrase that says what is wrong with `got` (the array `what`, e.g. "dL/dx").
-    routing: the op routes each gradient to chosen elements (max-pool): check the total."""
+    candidates: {phrase: wrong array}, the exercise's typical mistakes for this case.
+    routes: the op routes each gradient to chosen elements (max-pool): check the total."""
     if got is None:
         return f"{what} is missing (the backward pass returned None for it)"
     got = np.asarray(got, dtype=np.float64)
@@ -43,7 +44,7 @@ def diagnose(got, expected, what, constants=None, candidates=None, routing=False
     ratio = constant_ratio(got, expected)
     if ratio is not None:
         return f"{what} {factor_phrase(ratio, constants or {})}"
-    if routing and np.isclose(got.sum(), expected.sum(), rtol=1e-6):
+    if routes and np.isclose(got.sum(), expected.sum(), rtol=1e-6):
         return (f"{what} adds up to the right total but lands on the wrong pixels of the windows "
                 f"(each window's gradient goes to its first maximum)")
     bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
@@ -73,14 +74,11 @@ def shape_mistake(got, expected):
 
 
 def axes_mistake(got, expected):
-    """Same shape, but equal to the reference with two equal-sized axes swapped or flipped."""
+    """Same shape, but equal to the reference with two equal-sized axes swapped."""
     for perm in itertools.permutations(range(expected.ndim)):
         if list(perm) != sorted(perm) and expected.transpose(perm).shape == got.shape \
                 and close(got, expected.transpose(perm)):
             return transposed_phrase(perm, got.shape, expected.shape)
-    if expected.ndim == 4 and close(got, expected[:, :, ::-1, ::-1]):
-        return ("is the right kernel gradient flipped in both spatial axes (a true convolution "
-                "instead of the cross-correlation the forward pass computes)")
     return None
 
 
@@ -137,86 +135,3 @@ def _axis_subsets(ndim):
 def _axes_words(axes):
     names = [f"axis {a}" + (" (the batch axis)" if a == 0 else "") for a in axes]
     return " and ".join(names)
-
-
-# ---- the typical wrong variants of each exercise, computed from the case's inputs ----
-def candidates(name, case, expected):
-    """{output name: {phrase: wrong array}} for exercise `name`; `expected`: the reference's
-    outputs."""
-    return {"update" if name == "sgd_step" else "dx": variants(name, case, expected)}
-
-
-def variants(name, case, expected):
-    x, g = case.get("x"), case.get("g")
-    if name == "relu_backward":
-        return {"is the slope alone: multiply it by the incoming gradient g":
-                (x > 0).astype(np.float64),
-                "is g unchanged: the slope of ReLU (1 where x > 0, 0 elsewhere) is missing": g,
-                "uses the slope where x < 0 (the mask is inverted)": g * (x < 0)}
-    if name == "sigmoid_backward":
-        s = expected["out"]
-        return {"is the slope alone: multiply it by the incoming gradient g": s * (1 - s),
-                "applies the formula to x instead of to s = sigmoid(x) (self.out)": g * x * (1 - x),
-                "uses s instead of s (1 - s)": g * s,
-                "is g unchanged: the slope of the sigmoid is missing": g}
-    if name == "max_pool2d_backward":
-        k, s, p = (case["settings"][key] for key in ("kernel_size", "stride", "padding"))
-        rules = {
-            "sends each window's gradient to the LAST maximum, not the first (row-major order, "
-            "as PyTorch; a strict > keeps the first)": _last_max,
-            "gives the full gradient to EVERY tied maximum (it must go to one of them: the "
-            "first)": _all_max,
-            "shares each window's gradient among its tied maxima (it goes to the first one "
-            "only)": _shared_max,
-            "spreads each window's gradient evenly over the window (that is average pooling)":
-            _even}
-        return {phrase: _route(x, g, k, s, p, rule) for phrase, rule in rules.items()}
-    if name == "upsample_nearest_backward":
-        SH, SW = _pair(case["settings"]["scale_factor"])
-        return {"takes one pixel of each SH x SW block instead of the sum of the block":
-                g[:, :, ::SH, ::SW]}
-    if name == "bce_backward" and "pos_weight" in case:
-        spread = {"mean": g / x.size, "sum": g, "none": g}[case["reduction"]]  # dL/dloss_i
-        return {"ignores pos_weight (the positive term's weight p)":
-                spread * (1 / (1 + np.exp(-x)) - case["t"])}
-    if name == "sgd_step":
-        return {"is zero: the parameter never changed. Update the array in place (param -= "
-                "...); `param = param - ...` only gives the name a new array":
-                np.zeros_like(expected["update"])}
-    return {}
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
-def _route(x, g, k, s, p, rule):
-    """Max-pool backward with the window weights rule(window) (KH, KW), padded cells -inf."""
-    N, C, H, W = x.shape
-    xpad = np.full((N, C, H + 2 * p, W + 2 * p), -np.inf)
-    xpad[:, :, p:p + H, p:p + W] = x
-    gpad = np.zeros_like(xpad)
-    for n, c, i, j in np.ndindex(g.shape):
-        window = xpad[n, c, i * s:i * s + k, j * s:j * s + k]
-        gpad[n, c, i * s:i * s + k, j * s:j * s + k] += g[n, c, i, j] * rule(window)
-    return gpad[:, :, p:p + H, p:p + W]
-
-
-def _last_max(window):
-    flat = window.reshape(-1)
-    weights = np.zeros(flat.size)
-    weights[flat.size - 1 - int(np.argmax(flat[::-1]))] = 1
-    return weights.reshape(window.shape)
-
-
-def _all_max(window):
-    return (window == window.max()).astype(np.float64)
-
-
-def _shared_max(window):
-    ties = _all_max(window)
-    return ties / ties.sum()
-
-
-def _even(window):
-    return np.isfinite(window) / window.size

@@ -12,6 +12,10 @@ They are comments, so the library runs the same with them. `parse` finds the blo
 indentation that raises NotImplementedError("exercise relu_backward: <the task>"); an unselected
 block keeps its code; the marker lines themselves disappear. Blocks do not nest. One exercise
 may have several blocks (a helper function and the backward pass that calls it).
+
+A block may also sit inside a docstring, around a derivation that gives the answer away (the
+slope of a loss, an update rule written as pseudocode): in a student copy it becomes one line
+saying that this part is the student's to work out.
 """
 import re
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ class Block:
     end: int        # index of the END line
     indent: str     # the BEGIN line's indentation, which the stub takes over
     function: str   # the function the block sits in ("" at module level)
+    in_docstring: bool = False  # around lines of a docstring rather than code
 
 
 def parse(text, where="<source>"):
@@ -50,7 +55,8 @@ def parse(text, where="<source>"):
                                  f"in lowercase_with_underscores, e.g. '# BEGIN SOLUTION "
                                  f"relu_backward', got {line.strip()!r}")
             open_block = Block(name, number, -1, begin["indent"],
-                               enclosing_function(lines, number, begin["indent"]))
+                               enclosing_function(lines, number, begin["indent"]),
+                               "\n".join(lines[:number]).count('"""') % 2 == 1)
         elif END.match(line):
             if open_block is None:
                 raise ValueError(f"{where}:{number + 1}: # END SOLUTION without a BEGIN SOLUTION "
@@ -77,18 +83,27 @@ def render(text, message, where="<source>"):
     """The student's version of `text`: a block for which message(block) gives a text becomes a
     stub raising NotImplementedError(that text); a block for which it gives None keeps its code;
     all marker lines are removed."""
+    return "\n".join("\n".join(lines) for _, lines in render_parts(text, message, where)
+                     if lines)
+
+
+def render_parts(text, message, where="<source>"):
+    """render's result as a list of (kind, lines), kind "kept" or "stub": the stubs are where a
+    student writes; everything else must stay as it is (record.py checks that)."""
     lines = text.split("\n")
-    out, position = [], 0
+    parts, kept, position = [], [], 0
     for block in parse(text, where):
-        out += lines[position:block.begin]
+        kept += lines[position:block.begin]
         stub = message(block)
-        if stub is not None:
-            out += stub_lines(block.indent, stub)
+        if stub is not None:   # in a docstring, a line that says what was left out
+            parts += [("kept", kept), ("stub", [f"{block.indent}(Left out: working this out is "
+                                                f"part of exercise {block.name}.)"]
+                                       if block.in_docstring else stub_lines(block.indent, stub))]
+            kept = []
         else:
-            out += lines[block.begin + 1:block.end]
+            kept += lines[block.begin + 1:block.end]
         position = block.end + 1
-    out += lines[position:]
-    return "\n".join(out)
+    return parts + [("kept", kept + lines[position:])]
 
 
 def stub_lines(indent, message):

@@ -2,14 +2,19 @@
 
     PYTHONPATH=STUDENT_DIR python runner.py EXERCISES_PY WORKDIR TIMEOUT NAME [NAME ...]
 
-imports the student's minicnn, and for each exercise writes to WORKDIR
+imports the student's minicnn, and for each exercise reads the hidden cases' inputs that the
+grader wrote to WORKDIR/NAME.cases.pickle, and writes to WORKDIR
     NAME.npz        the arrays each case returned, as "<case index>.<output name>"
-    NAME.json       per case "ok" or the exception, and the student's gradcheck verdict
-The exercises run in the order given, so if the process dies, the grader charges the first
-one without a NAME.json. It compares the arrays with the reference's in its own process.
+    NAME.json       per case "ok" or the exception
+This process only produces arrays: it decides nothing. The grader compares them with the
+reference's in its own process. The exercises run in the order given, so if the process dies,
+the grader charges the first one without a NAME.json.
 """
+import contextlib
+import importlib
 import importlib.util
 import json
+import pickle
 import signal
 import sys
 import traceback
@@ -50,32 +55,30 @@ def main(exercises_path, workdir, timeout, names):
     catalogue = load_catalogue(exercises_path)
     import minicnn as mc
     root = Path(mc.__file__).resolve().parent.parent
+    # backward() stops at a gradient of the wrong shape; the grader diagnoses it instead
+    unchecked = getattr(importlib.import_module("minicnn.tensor"), "gradient_checks",
+                        lambda enabled: contextlib.nullcontext())
     (workdir / "student.json").write_text(json.dumps({"minicnn": str(Path(mc.__file__).resolve())}))
     signal.signal(signal.SIGALRM, on_alarm)
     for name in names:
         exercise = catalogue.BY_NAME[name]
-        arrays, report = {}, {"cases": [], "gradcheck": None}
+        with open(workdir / f"{name}.cases.pickle", "rb") as file:
+            cases = pickle.load(file)        # written by the grader, for this process only
+        arrays, report = {}, {"cases": []}
         signal.alarm(timeout)
         try:
-            for i, case in enumerate(catalogue.cases_of(exercise)):
+            for i, case in enumerate(cases):
                 try:
-                    outputs = exercise.compute(mc, case)
+                    with unchecked(False):
+                        outputs = exercise.compute(mc, case)
                     for key, value in outputs.items():
                         if value is not None:
-                            arrays[f"{i}.{key}"] = np.asarray(value)
+                            arrays[f"{i}.{key}"] = np.asarray(value, dtype=np.float64)
                     report["cases"].append({"ok": True})
                 except TimeoutError:
                     raise
                 except Exception as error:  # the student's code: record it, go on
                     report["cases"].append({"ok": False, "error": describe(error, root)})
-            if exercise.gradcheck is not None:
-                try:
-                    exercise.gradcheck(mc, catalogue.gradcheck_rng(exercise))
-                    report["gradcheck"] = "passed"
-                except TimeoutError:
-                    raise
-                except Exception as error:
-                    report["gradcheck"] = describe(error, root)
         except TimeoutError:
             report["timeout"] = True
         finally:

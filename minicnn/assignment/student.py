@@ -6,16 +6,22 @@ OUTDIR/
                       their code, and no marker comment is left. Loop twins of a selected
                       exercise (same marker name in minicnn/reference) become stubs too, so
                       the copy holds no answer. This kit (minicnn/assignment) is left out.
-    tests/            the public tests of each selected exercise (gradient checks)
-    README.md         what to do, exercise by exercise
-    pyproject.toml    so that `pip install -e OUTDIR` works (or use PYTHONPATH=OUTDIR)
-    assignment.json   the exercises, read by `minicnn assignment grade`
+    tests/            the public tests of each selected exercise (inputs of their own: the
+                      graded cases are hidden)
+    notebooks/        the tutorials as assignments (notebooks.py), when the tutorials are there
+    README.md         what to do, exercise by exercise, and how to set up a fresh environment
+    pyproject.toml    installs the copy as "minicnn-student", with a `test` extra (pytest)
+    assignment.json   the copy's id and exercises, read by `minicnn assignment grade`
+
+and, in the instructor's folder (record.py), the record of the copy: the seed of its hidden
+cases and the SHA-256 of every file written here. `gradescope=True` also writes
+OUTDIR-autograder/ and OUTDIR-autograder.zip next to OUTDIR (gradescope.py).
 """
 import json
 import shutil
 from pathlib import Path
 
-from minicnn.assignment import markers
+from minicnn.assignment import markers, record
 from minicnn.assignment.exercises import CATALOGUE, select
 
 PACKAGE = Path(__file__).resolve().parent.parent      # the installed minicnn/
@@ -23,12 +29,29 @@ PUBLIC_TESTS = Path(__file__).with_name("public_tests")
 SKIPPED = {"__pycache__", "assignment"}                # compiled answers; this kit
 
 
-def make(outdir, only=None, force=False):
-    """Write the student copy to outdir; return its path.
+def available():
+    """The exercises whose solution markers the installed source holds, in catalogue order."""
+    names = set()
+    for path in PACKAGE.rglob("*.py"):
+        if not SKIPPED & set(path.relative_to(PACKAGE).parts):
+            names |= {b.name for b in markers.parse(path.read_text(), str(path))}
+    return [e for e in CATALOGUE if e.name in names]
 
-    only: exercise names to stub (default: all; [] stubs none). force: write into a
-    non-empty outdir (the copy's own files are replaced, other files are left alone)."""
-    chosen = select(only)
+
+def make(outdir, only=None, force=False, seed=None, gradescope=False):
+    """Write the student copy to outdir and the instructor's record of it; return its path.
+
+    only: exercise names to stub (default: all that the source marks; [] stubs none).
+    force: write into a non-empty outdir (the copy's own files are replaced, other files are
+    left alone). seed: the seed of the hidden graded cases (default: a new random one, kept
+    in the record). gradescope: also write the Gradescope autograder next to outdir."""
+    present = available()
+    chosen = select(only, present)
+    absent = [e.name for e in chosen if e not in present]
+    if absent:
+        raise ValueError(f"the installed minicnn has no solution markers for "
+                         f"{', '.join(absent)}; the exercises it can make are: "
+                         f"{', '.join(e.name for e in present)}")
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder; choose a new OUTDIR")
@@ -38,32 +61,37 @@ def make(outdir, only=None, force=False):
     if out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} is not empty; choose a new OUTDIR or pass --force to "
                               f"write into it")
-    if force:   # what an earlier make wrote here: the package and the public tests
-        shutil.rmtree(out / "minicnn", ignore_errors=True)
-        for e in CATALOGUE:
-            (out / "tests" / f"test_{e.name}.py").unlink(missing_ok=True)
-    found = copy_package(PACKAGE, out / "minicnn", {e.name: e for e in chosen})
-    missing = [e.name for e in CATALOGUE if e.name not in found]
-    if missing:
-        raise RuntimeError(f"the library has no solution markers for {', '.join(missing)} (in "
-                           f"{', '.join(files_of(missing))}); the exercise catalogue and the "
-                           f"source disagree")
+    if gradescope:
+        from minicnn.assignment import gradescope as autograder
+        autograder.check_free(out, force)
+    if force:   # what an earlier make wrote here: the package, the tests, the notebooks
+        for folder in ("minicnn", "tests", "notebooks"):
+            shutil.rmtree(out / folder, ignore_errors=True)
+    kept = copy_package(PACKAGE, out / "minicnn", {e.name: e for e in chosen})
     tests = out / "tests"
-    tests.mkdir(exist_ok=True)
+    tests.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PUBLIC_TESTS / "conftest.py", tests / "conftest.py")
     for e in chosen:
         shutil.copyfile(PUBLIC_TESTS / f"{e.name}.py", tests / f"test_{e.name}.py")
-    (out / "README.md").write_text(readme(chosen))
+    from minicnn.assignment import notebooks
+    notebooks.write(out / "notebooks")
+    (out / "README.md").write_text(readme(chosen, (out / "notebooks").is_dir()))
     (out / "pyproject.toml").write_text(PYPROJECT)
-    (out / "assignment.json").write_text(json.dumps(
-        {"exercises": [e.name for e in chosen]}, indent=1) + "\n")
+    copy = {"id": record.new_id(), "exercises": [e.name for e in chosen]}
+    (out / "assignment.json").write_text(json.dumps(copy, indent=1) + "\n")
+    kept = {f"minicnn/{name}": pieces for name, pieces in kept.items()}
+    instructor = {**copy, "seed": record.new_seed() if seed is None else int(seed),
+                  "files": record.hashes(out), "kept": kept}
+    record.save(instructor)
+    if gradescope:
+        autograder.write(out, instructor)
     return out
 
 
 def copy_package(source, target, chosen):
     """Copy the package, stubbing the blocks of the chosen exercises (a dict name -> Exercise)
-    in every .py file; return the marker names seen."""
-    found = set()
+    in every .py file; return {file with stubs: the record's kept pieces}."""
+    kept = {}
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if SKIPPED & set(relative.parts) or path.suffix == ".pyc" or path.is_dir():
@@ -73,12 +101,13 @@ def copy_package(source, target, chosen):
         if path.suffix != ".py":
             shutil.copyfile(path, destination)
             continue
-        text = path.read_text()
-        found |= {block.name for block in markers.parse(text, str(path))}
         message = lambda block: stub_message(chosen.get(block.name), block,  # noqa: E731
                                              relative.as_posix())
-        destination.write_text(markers.render(text, message, str(path)))
-    return found
+        parts = markers.render_parts(path.read_text(), message, str(path))
+        destination.write_text("\n".join("\n".join(lines) for _, lines in parts if lines))
+        if len(parts) > 1:
+            kept[relative.as_posix()] = record.kept_pieces(parts)
+    return kept
 
 
 def stub_message(exercise, block, file):
@@ -88,34 +117,46 @@ def stub_message(exercise, block, file):
     if file != exercise.file:
         return (f"exercise {exercise.name}: this loop version of the exercise is left out of "
                 f"the student copy; write minicnn/{exercise.file} first")
-    return f"exercise {exercise.name}: {exercise.parts.get(block.function, exercise.task)}"
+    return f"exercise {exercise.name}: {exercise.task}"
 
 
-def files_of(names):
-    return sorted({e.file for e in CATALOGUE if e.name in names})
-
-
-def readme(chosen):
+def readme(chosen, with_notebooks=False):
     lines = ["# minicnn: back-propagation, written by you", "",
              "This folder holds a copy of minicnn, a small deep-learning engine on NumPy, in which "
-             "some backward passes (and the SGD step) are missing. Each one is a function body "
-             "that now raises `NotImplementedError` with the task in its message. Write them, "
-             "and the engine trains a U-Net again.", "",
+             "some functions are missing: backward passes, optimizer steps, forward passes. "
+             "Each one now raises `NotImplementedError` with its task in the message. Write "
+             "them, and the engine trains a U-Net again.", "",
+             "## Set up (once)", "",
+             "In a terminal, in this folder, make an environment of its own for this copy, so "
+             "that it never mixes with another minicnn on your computer:", "",
+             "```bash",
+             "python -m venv .venv",
+             ". .venv/bin/activate          # Windows: .venv\\Scripts\\activate",
+             "pip install -e \".[test]\"",
+             "python -m pytest",
+             "```", "",
+             "The tests fail until you have written the exercises. Come back to this folder "
+             "and run `. .venv/bin/activate` in each new terminal.", "",
              "## What to do", "",
              "1. Open the file, find the stub that raises `NotImplementedError(\"exercise "
-             "...\")` and replace it with your code. Read the module's docstring and the "
-             "forward pass next to it first: they give the notation, the shapes and what was "
-             "saved for you on `self`.",
-             "2. Check yourself with the public tests (numerical gradient checks):", "",
-             "       python -m pytest tests -q", "",
-             "   (from this folder; `tests/conftest.py` puts this copy first on the import path. "
-             "Or `pip install -e .`, or `PYTHONPATH=. python ...`.)",
-             "3. Your teacher grades with `minicnn assignment grade THIS_FOLDER`, on other inputs "
-             "than the public tests, and names the likely mistake when a gradient is wrong "
-             "(transposed, a missing sum over the batch, off by a constant factor, wrong sign, "
-             "max-pool gradient on the wrong element ...).", "",
-             "## The exercises", "",
-             "| exercise | file | points | task |", "|---|---|---|---|"]
+             "...\")` and replace it with your code. Write only there: the rest of the copy "
+             "must stay as it is (grading lists every file changed outside the exercises). "
+             "Read the module's docstring and the forward pass next to it first: they give "
+             "the notation, the shapes and what was saved for you on `self`.",
+             "2. Check yourself with the public tests (`python -m pytest`, or one exercise: "
+             "`python -m pytest tests/test_relu_backward.py`).",
+             "3. Your teacher grades on other inputs than the public tests, scores every "
+             "output of every case (dx, dw, db ...) on its own, and names the likely mistake "
+             "when one is wrong (transposed, a missing sum over the batch, off by a constant "
+             "factor, wrong sign, a max-pool gradient on the wrong element ...).", ""]
+    if with_notebooks:
+        lines += ["The `notebooks/` folder holds the tutorials as exercises: run "
+                  "`pip install notebook` and `jupyter notebook notebooks`, replace each stub "
+                  "(a to-do comment and `raise NotImplementedError`) with your code and run "
+                  "the check cell after it; answer the written questions at the end of each "
+                  "notebook in their cells.", ""]
+    lines += ["## The exercises", "",
+              "| exercise | file | points | task |", "|---|---|---|---|"]
     for e in chosen:
         lines.append(f"| `{e.name}` | `minicnn/{e.file}` | {e.points} | {e.task} |")
     lines += ["", "A tip: `mc.gradcheck(fn, *inputs)` compares your gradients with numerical "
@@ -129,16 +170,22 @@ requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "minicnn"
+name = "minicnn-student"     # not "minicnn": installing it never replaces your teacher's minicnn
 version = "0.1.0"
-description = "minicnn, student copy: the backward passes are yours to write"
+description = "minicnn, student copy: the missing functions are yours to write"
 requires-python = ">=3.11"
 dependencies = ["numpy>=1.26", "scipy>=1.11", "tifffile>=2023.7", "matplotlib>=3.7",
                 "tqdm>=4.65", "threadpoolctl>=3.1"]
+
+[project.optional-dependencies]
+test = ["pytest>=7"]
 
 [tool.setuptools.packages.find]
 include = ["minicnn*"]
 
 [tool.setuptools.package-data]
 "*" = ["*.tif", "*.md"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
 """

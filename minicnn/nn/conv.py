@@ -15,13 +15,7 @@ import numpy as np
 from minicnn import functional as F
 from minicnn.nn import init
 from minicnn.nn.module import Module, Parameter
-
-
-def _pair(value, name):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    return tuple(int(v) for v in pair)
+from minicnn.ops.geometry import pair
 
 
 def _check_channels(in_channels, out_channels, layer):
@@ -58,7 +52,7 @@ class Conv2d(_ConvBase):
         super().__init__()
         _check_channels(in_channels, out_channels, "Conv2d")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._make_parameters((out_channels, in_channels) + self.kernel_size, out_channels, bias,
                               rng)
@@ -86,7 +80,7 @@ class ConvTranspose2d(_ConvBase):
         super().__init__()
         _check_channels(in_channels, out_channels, "ConvTranspose2d")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
         self._make_parameters((in_channels, out_channels) + self.kernel_size, out_channels, bias,
                               rng)

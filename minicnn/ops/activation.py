@@ -1,6 +1,7 @@
 """Activation functions: the non-linearities between layers, and softmax for class scores.
 
-Notation: x is any-shaped input, g = dLoss/dOutput (same shape), `axis` the class axis.
+Notation: x is any-shaped input, g = dL/dout the incoming gradient (same shape), backward returns
+dx = dL/dx = g * slope with slope = d out / d x, the local derivative; `axis` the class axis.
 """
 from minicnn.backend import get_array_module
 from minicnn.tensor import Function

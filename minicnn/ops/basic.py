@@ -1,7 +1,8 @@
 """Arithmetic, reductions and shape changes, each a Function with its backward beside it.
 
-Notation: x, a, b are input arrays; g is dLoss/dOutput (shaped like the output); every backward
-returns dLoss/dInput for each input, shaped like that input.
+Notation: x, a, b are input arrays; g = dL/dout is the incoming gradient (shaped like the
+output); backward returns dx (or da, db) = dL/dx for each input, shaped like that input; a slope
+is a local derivative, d out / d x.
 
 Broadcasting: NumPy lets (4,1,5) + (3,1) give (4,3,5). In the forward pass a broadcast input is
 silently repeated along the new or size-1 axes; so in the backward pass its gradient is the SUM
@@ -152,8 +153,8 @@ class Maximum(Function):
         return get_array_module(a).maximum(a, b)
 
     def backward(self, g):
-        a_wins = (self.a > self.b) + 0.5 * (self.a == self.b)
-        return unbroadcast(g * a_wins, self.a.shape), unbroadcast(g * (1 - a_wins), self.b.shape)
+        slope_a = (self.a > self.b) + 0.5 * (self.a == self.b)   # 1 where a wins, 1/2 on a tie
+        return unbroadcast(g * slope_a, self.a.shape), unbroadcast(g * (1 - slope_a), self.b.shape)
 
 
 class Minimum(Function):
@@ -163,8 +164,8 @@ class Minimum(Function):
         return get_array_module(a).minimum(a, b)
 
     def backward(self, g):
-        a_wins = (self.a < self.b) + 0.5 * (self.a == self.b)
-        return unbroadcast(g * a_wins, self.a.shape), unbroadcast(g * (1 - a_wins), self.b.shape)
+        slope_a = (self.a < self.b) + 0.5 * (self.a == self.b)   # 1 where a wins, 1/2 on a tie
+        return unbroadcast(g * slope_a, self.a.shape), unbroadcast(g * (1 - slope_a), self.b.shape)
 
 
 class Clip(Function):
@@ -178,12 +179,12 @@ class Clip(Function):
         return get_array_module(x).clip(x, self.low, self.high)
 
     def backward(self, g):
-        inside = 1
+        slope = 1                                               # 1 inside [low, high], else 0
         if self.low is not None:
-            inside = inside * (self.x >= self.low)
+            slope = slope * (self.x >= self.low)
         if self.high is not None:
-            inside = inside * (self.x <= self.high)
-        return g * inside
+            slope = slope * (self.x <= self.high)
+        return g * slope
 
 
 class Sum(Function):
@@ -288,9 +289,9 @@ class GetItem(Function):
 
     def backward(self, g):
         xp = get_array_module(g)
-        gx = xp.zeros(self.shape, dtype=g.dtype)
-        backend.scatter_add(gx, self.index, g)
-        return gx
+        dx = xp.zeros(self.shape, dtype=g.dtype)
+        backend.scatter_add(dx, self.index, g)
+        return dx
 
 
 class MatMul(Function):
@@ -313,10 +314,10 @@ class MatMul(Function):
         out_shape = broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         g = g.reshape(out_shape)                                      # (..., n, m)
         # C = A B  =>  dL/dA = dL/dC B^T  and  dL/dB = A^T dL/dC
-        ga = g @ xp.swapaxes(b, -1, -2)                               # (..., n, k)
-        gb = xp.swapaxes(a, -1, -2) @ g                               # (..., k, m)
-        return (unbroadcast(ga, a.shape).reshape(self.a.shape),
-                unbroadcast(gb, b.shape).reshape(self.b.shape))
+        da = g @ xp.swapaxes(b, -1, -2)                               # (..., n, k)
+        db = xp.swapaxes(a, -1, -2) @ g                               # (..., k, m)
+        return (unbroadcast(da, a.shape).reshape(self.a.shape),
+                unbroadcast(db, b.shape).reshape(self.b.shape))
         # END SOLUTION
 
 

@@ -88,10 +88,13 @@ class BCEWithLogits(Function):
                                                  log(1 - s) = -x - softplus(-x)
         softplus(-x) = log(1 + e^-x) = log(1 + e^-|x|) + max(-x, 0)     (never overflows)
 
-    This is PyTorch's formula. Backward, using d softplus(-x)/dx = -sigmoid(-x) = s - 1:
+    This is PyTorch's formula.
+    # BEGIN SOLUTION bce_backward
+    Backward, using d softplus(-x)/dx = -sigmoid(-x) = s - 1:
 
         dloss/dx = (1 - t) + w (s - 1) = w s - w + 1 - t = w s - p t
                  = s - t                 without pos_weight (p = 1)
+    # END SOLUTION
 
     No gradient flows to the target or to pos_weight (they are data, not predictions).
     """
@@ -159,11 +162,14 @@ class CrossEntropy(Function):
         loss_i   = -w_{y_i} log p_{i y_i}             (w = class weights, 1 if none; 0 if ignored)
         "mean"   = sum_i loss_i / sum_i w_{y_i}        (PyTorch's weighted mean)
 
+    # BEGIN SOLUTION cross_entropy_backward
     Backward: d(-log p_iy)/dx_ic = softmax_ic - [c == y], so
 
         dloss_i/dx_ic = w_{y_i} (softmax_ic - onehot_ic)
 
-    times g (and divided by sum_i w_{y_i} for "mean"). Labels and weights get no gradient.
+    times g (and divided by sum_i w_{y_i} for "mean").
+    # END SOLUTION
+    Labels and weights get no gradient.
     """
 
     def __init__(self, reduction, ignore_index):
@@ -192,12 +198,14 @@ class CrossEntropy(Function):
         return per_element.sum() / self.total_weight
 
     def backward(self, g):
+        # BEGIN SOLUTION cross_entropy_backward
         xp = get_array_module(g)
         if self.reduction == "mean":
             g = g / self.total_weight
         g_i = g * self.w                                                # (N, H, W) or broadcast
         dx = xp.exp(self.log_p) - self.onehot                           # softmax - onehot
         return dx * xp.expand_dims(g_i, 1), None, None
+        # END SOLUTION
 
 
 def cross_entropy(logits, labels, weight=None, ignore_index=None, reduction="mean"):

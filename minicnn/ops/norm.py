@@ -26,6 +26,7 @@ class BatchNorm(Function):
     the running statistics the plain average of the k batch statistics.)
     Eval: mean and var are the running statistics (constants).
 
+    # BEGIN SOLUTION batch_norm_backward
     Backward, with r = 1 / sqrt(var + eps), x_hat = (x - mean) r, g_hat = g * weight:
         dL/dbias   = sum g                   dL/dweight = sum g x_hat   (sums over all but C)
     Eval: mean and r are constants, so dL/dx = g_hat r.
@@ -34,6 +35,7 @@ class BatchNorm(Function):
     the chain rule over dL/dx_hat_i = g_hat_i gives (llm.c's layernorm derivation):
         dL/dx_j = r g_hat_j - (r/M) sum_i g_hat_i - (r/M) x_hat_j sum_i g_hat_i x_hat_i
                 = (r/M) (M g_hat_j - sum g_hat - x_hat_j sum(g_hat x_hat))
+    # END SOLUTION
     """
 
     def __init__(self, running_mean, running_var, use_batch_stats, momentum, eps):
@@ -66,6 +68,7 @@ class BatchNorm(Function):
         self.running_var[...] = (1 - m) * self.running_var + m * var * (M / (M - 1))
 
     def backward(self, g):
+        # BEGIN SOLUTION batch_norm_backward
         axes, x_hat, r = self.axes, self.x_hat, self.r
         g_bias = g.sum(axis=axes)                                  # (C,)
         g_weight = (g * x_hat).sum(axis=axes)                      # (C,)
@@ -76,6 +79,7 @@ class BatchNorm(Function):
         dx = (r / M) * (M * g_hat - g_hat.sum(axis=axes, keepdims=True)
                         - x_hat * (g_hat * x_hat).sum(axis=axes, keepdims=True))
         return dx, g_weight, g_bias
+        # END SOLUTION
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,

@@ -1,10 +1,11 @@
 """Max and average pooling: one value per KH x KW window of every channel.
 
-Notation:
+Notation (see ops/geometry.py):
     N batch, C channels, H x W input size, KH x KW kernel (window) size,
     SH, SW stride (default: the kernel size), PH, PW zero padding on each side,
     OH x OW output size, PyTorch's formula with ceil_mode=False:
-        OH = floor((H + 2*PH - KH) / SH) + 1,   OW = floor((W + 2*PW - KW) / SW) + 1
+        OH = (H + 2PH - KH) // SH + 1,   OW = (W + 2PW - KW) // SW + 1
+    g = dL/dout (N, C, OH, OW);  dx the gradient returned, shaped like x
 
 Windows as strided views. Output pixel (oh, ow) looks at the input pixels
 (oh*SH + i, ow*SW + j) for the kernel offsets 0 <= i < KH, 0 <= j < KW. For ONE offset (i, j)
@@ -12,49 +13,24 @@ these pixels, over all output pixels, form the strided slice
 
     x[:, :, i : i + SH*(OH-1) + 1 : SH,  j : j + SW*(OW-1) + 1 : SW]      # (N, C, OH, OW)
 
-a view into x (no copy). Pooling is an elementwise reduction over these KH*KW views (maximum,
-or sum / (KH*KW)), and the backward pass adds each view's share of the gradient back through
-the same slice. When windows overlap (stride < kernel) one input pixel sits in several views and
-its gradient contributions simply add up, as the chain rule asks.
+a view into x (no copy, geometry.window_view). Pooling is an elementwise reduction over these
+KH*KW views (maximum, or sum / (KH*KW)), and the backward pass adds each view's share of the
+gradient back through the same slice. When windows overlap (stride < kernel) one input pixel sits
+in several views and its gradient contributions simply add up, as the chain rule asks.
 
 Padding follows PyTorch: max pooling pads with -inf (a padded cell never wins), average pooling
 pads with zeros that count in the divisor (count_include_pad=True), and the padding may be at
 most half the kernel, so that every window holds at least one real pixel.
+
+These are the ops as you derive them; minicnn/fast/pool.py has a faster max-pool twin, and
+`mc.set_fast(False)` runs this one instead.
 """
 import math
 
-import numpy as np
-
-from minicnn import parallel
+from minicnn import fast
 from minicnn.backend import get_array_module
-from minicnn.tensor import Function, as_tensor, is_grad_enabled
-
-
-def as_pair(value, name):
-    """An int or a pair of ints -> (height value, width value)."""
-    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
-    pair = (value, value) if is_int(value) else tuple(value) if hasattr(value, "__len__") else ()
-    if len(pair) != 2 or not all(is_int(v) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def window_view(a, i, j, out_size, stride):
-    """The input pixels at kernel offset (i, j) of every window: a strided view (N, C, OH, OW)."""
-    (OH, OW), (SH, SW) = out_size, stride
-    return a[:, :, i: i + SH * (OH - 1) + 1: SH, j: j + SW * (OW - 1) + 1: SW]
-
-
-def pad_spatial(x, padding, value):
-    """x (N, C, H, W) with PH rows / PW columns of `value` added on each side (x itself if none)."""
-    PH, PW = padding
-    if PH == 0 and PW == 0:
-        return x
-    xp = get_array_module(x)
-    N, C, H, W = x.shape
-    padded = xp.full((N, C, H + 2 * PH, W + 2 * PW), value, dtype=x.dtype)  # (N, C, H+2PH, W+2PW)
-    padded[:, :, PH: PH + H, PW: PW + W] = x
-    return padded
+from minicnn.ops.geometry import conv_output_size, pad_spatial, pair, window_view
+from minicnn.tensor import Function, as_tensor
 
 
 class _Pool2d(Function):
@@ -64,11 +40,11 @@ class _Pool2d(Function):
         self.kernel, self.stride, self.padding = kernel, stride, padding
 
     def sizes(self, x):
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
         N, C, H, W = x.shape
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel, self.stride, self.padding
         self.in_shape = (N, C, H, W)
         self.padded_shape = (N, C, H + 2 * PH, W + 2 * PW)
-        self.out_size = ((H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1)
+        self.out_size = (conv_output_size(H, KH, SH, PH), conv_output_size(W, KW, SW, PW))
         return self.out_size
 
     def offsets(self):
@@ -77,71 +53,53 @@ class _Pool2d(Function):
         return [(i, j) for i in range(KH) for j in range(KW)]
 
     def unpad(self, g_padded):
-        (PH, PW), (N, C, H, W) = self.padding, self.in_shape
+        (PH, PW), (H, W) = self.padding, self.in_shape[2:]
         return g_padded[:, :, PH: PH + H, PW: PW + W]
 
 
 class MaxPool2d(_Pool2d):
-    """out = the maximum of each window.
+    """out = the maximum of each window: a running maximum over the KH*KW offset views.
 
-    Backward: the maximum passes on only the winner's value, so the winner gets the whole
-    gradient of its window and every other pixel of the window gets 0. When several pixels tie
-    (ReLU makes exact zeros tie often) the FIRST one in row-major order inside the window wins,
-    as in PyTorch. The forward pass records the winner's kernel offset k = i*KW + j per output
-    pixel (a uint8 array, 1/4 of the output's float32 size); the backward pass sends
-    g * (winner == k) back through the view of offset k, for each of the KH*KW offsets."""
+    Backward: the maximum passes on only the winner's value (slope 1 for the winner, 0 for the
+    rest of the window), so each window's gradient goes to its winner alone. When several pixels
+    tie (ReLU makes exact zeros tie often) the FIRST one in row-major order inside the window
+    wins, as in PyTorch: walk the offsets in that order, and give each window's g to the first
+    offset whose pixel equals the window's maximum."""
 
     def forward(self, x):
         xp = get_array_module(x)
         out_size = self.sizes(x)
-        N, C = x.shape[:2]
-        padded = pad_spatial(x, self.padding, -np.inf)            # (N, C, H+2PH, W+2PW)
-        out = xp.empty((N, C) + out_size, dtype=x.dtype)          # (N, C, OH, OW)
-        record = is_grad_enabled()    # the winners are needed only if a backward pass may come
-        index_dtype = np.uint8 if math.prod(self.kernel) <= 256 else np.int32
-        winner = xp.zeros(out.shape, dtype=index_dtype) if record else None  # (N, C, OH, OW)
-
-        def pool_images(task):
-            # images n0:n1 (on the CPU one at a time: an image stays in the cache while the KH*KW
-            # passes below read it, and the images run on all cores; measured 1.5x faster alone)
-            n0, n1 = task[:2]
-            views = [window_view(padded[n0:n1], i, j, out_size, self.stride)
-                     for i, j in self.offsets()]
-            running_max, first = out[n0:n1], winner[n0:n1] if record else None
-            running_max[...] = views[0]                               # (n, C, OH, OW)
-            for k, view in enumerate(views[1:], start=1):
-                if record:
-                    # strictly greater: on a tie the earlier offset stays the winner. Offsets come
-                    # in increasing k, so "becomes the winner" is "winner = max(winner, k)".
-                    better = view > running_max                       # (n, C, OH, OW) bool
-                    xp.maximum(first, better.astype(index_dtype) * index_dtype(k), out=first)
-                xp.maximum(running_max, view, out=running_max)  # ~6x faster than reshape().max()
-
-        parallel.run(pool_images, parallel.tasks(xp, N))
-        self.winner = winner  # (N, C, OH, OW) kernel offset of the first maximum
+        self.padded = pad_spatial(x, self.padding, -math.inf)    # (N, C, H+2PH, W+2PW)
+        # BEGIN SOLUTION max_pool2d_forward
+        views = [window_view(self.padded, i, j, out_size, self.stride)
+                 for i, j in self.offsets()]                       # KH*KW of (N, C, OH, OW)
+        out = views[0].copy()                                     # (N, C, OH, OW) running max
+        for view in views[1:]:
+            out = xp.maximum(out, view)
+        self.out = out                                            # the window maxima
         return out
+        # END SOLUTION
 
     def backward(self, g):
         # BEGIN SOLUTION max_pool2d_backward
         xp = get_array_module(g)
         g_padded = xp.zeros(self.padded_shape, dtype=g.dtype)     # (N, C, H+2PH, W+2PW)
-
-        def images(task):                       # images n0:n1, as in forward: on all cores
-            n0, n1 = task[:2]
-            for k, (i, j) in enumerate(self.offsets()):
-                # adding through the view: overlapping windows accumulate into shared pixels
-                window_view(g_padded[n0:n1], i, j, self.out_size, self.stride)[...] += (
-                    g[n0:n1] * (self.winner[n0:n1] == k))
-        parallel.run(images, parallel.tasks(xp, g.shape[0]))
-        return self.unpad(g_padded)
+        found = xp.zeros(g.shape, dtype=bool)                     # (N, C, OH, OW) winner seen
+        for i, j in self.offsets():                               # row-major: first max first
+            view = window_view(self.padded, i, j, self.out_size, self.stride)
+            wins = (view == self.out) & ~found                    # (N, C, OH, OW)
+            found |= wins
+            # adding through the view: overlapping windows accumulate into shared pixels
+            window_view(g_padded, i, j, self.out_size, self.stride)[...] += g * wins
+        return self.unpad(g_padded)                               # (N, C, H, W)
         # END SOLUTION
 
 
 class AvgPool2d(_Pool2d):
     """out = (sum of the window) / (KH*KW); padded zeros count in the divisor, as in PyTorch.
 
-    Backward: d out / d x = 1/(KH*KW) for every pixel of the window, so each of the KH*KW views
-    gets g / (KH*KW) added back."""
+    Backward: d out / d x = 1/(KH*KW) for every pixel of the window (the slope), so each of the
+    KH*KW views gets g / (KH*KW) added back."""
 
     def forward(self, x):
         out_size = self.sizes(x)
@@ -159,7 +117,7 @@ class AvgPool2d(_Pool2d):
         g_padded = xp.zeros(self.padded_shape, dtype=g.dtype)     # (N, C, H+2PH, W+2PW)
         for i, j in self.offsets():
             window_view(g_padded, i, j, self.out_size, self.stride)[...] += share
-        return self.unpad(g_padded)
+        return self.unpad(g_padded)                               # (N, C, H, W)
 
 
 def pool_settings(x, kernel_size, stride, padding, what):
@@ -171,9 +129,9 @@ def pool_settings(x, kernel_size, stride, padding, what):
     if x.dtype.kind != "f":
         raise TypeError(f"{what} needs floating-point input, got {x.dtype}; convert it first, "
                         f"e.g. x.astype('float32')")
-    kernel = as_pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else as_pair(stride, "stride")
-    padding = as_pair(padding, "padding")
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding = pair(padding, "padding")
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
         raise ValueError(f"{what}: kernel_size and stride must be >= 1 and padding >= 0, got "
                          f"kernel_size={kernel}, stride={stride}, padding={padding}")
@@ -197,7 +155,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
     kernel_size, stride, padding: an int or a pair (height, width); stride defaults to the
     kernel size. OH = floor((H + 2*padding - KH) / stride) + 1 (PyTorch, ceil_mode=False)."""
-    return MaxPool2d(*pool_settings(x, kernel_size, stride, padding, "max_pool2d"))(x)
+    return fast.choose(MaxPool2d)(*pool_settings(x, kernel_size, stride, padding, "max_pool2d"))(x)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

@@ -3,6 +3,7 @@
 Notation:
     N batch, C channels, H x W input size, SH x SW scale factors (integers >= 1),
     OH = H*SH, OW = W*SW output size.
+    g = dL/dout (N, C, OH, OW) the incoming gradient, dx (N, C, H, W) the one returned.
 
 Nearest: output pixel (oh, ow) copies input pixel (oh // SH, ow // SW), so every input pixel is
 repeated into an SH x SW block. Backward: that pixel's gradient is the sum of g over its block.
@@ -15,22 +16,22 @@ axis of n input and m = n*s output positions, output d reads the source position
 
 and mixes its two neighbours i0 = floor(src), i1 = min(i0 + 1, n - 1) with weights
 (1 - f, f), f = src - i0 (exactly PyTorch's formulas). Written as a matrix, interpolating along an
-axis is  out = A @ x  with the (m, n) interpolation matrix A[d, i0] = 1 - f, A[d, i1] += f. Its
-backward is  dL/dx = A^T @ g : the transpose carries each output's gradient back to its two
-neighbours with the same weights.
+axis is  out = A @ x  with the (m, n) interpolation matrix A[d, i0] = 1 - f, A[d, i1] += f, so
 
-A has at most 2 nonzeros per row, A^T about 2s (an input pixel feeds the outputs that lie
-within one input pixel of it), so neither is multiplied as a dense matrix: each is stored as,
-per row, the columns of its nonzeros and their weights (`sparse_rows`, built once per size and
-cached), and applied as a short sum of gathers (`apply_rows`). This runs in a few passes over
-the data on NumPy and CuPy alike, with no scatter (np.add.at) in the backward pass.
+    out = A_h x A_w^T      (OH, H) @ (N, C, H, W) @ (W, OW), per image and channel
+
+Its backward is  dx = A_h^T g A_w : the transposes carry each output's gradient back to the
+input pixels it was mixed from, with the same weights.
+
+These are the ops as you derive them; minicnn/fast/resize.py computes the same numbers without
+the reshape and without multiplying by the mostly-zero matrices, and `mc.set_fast(False)` runs
+these instead.
 """
-import functools
-
 import numpy as np
 
+from minicnn import fast
 from minicnn.backend import get_array_module
-from minicnn.ops.pool import as_pair
+from minicnn.ops.geometry import pair
 from minicnn.tensor import Function, as_tensor
 
 
@@ -45,16 +46,11 @@ class UpsampleNearest(Function):
 
     def backward(self, g):
         # BEGIN SOLUTION upsample_nearest_backward
+        N, C, OH, OW = g.shape
         SH, SW = self.scale
-        # input pixel (h, w) was copied to rows h*SH + r and columns w*SW + c: sum its block.
-        # Adding SH (then SW) strided slices is several times faster than reshape().sum().
-        rows = g[:, :, 0::SH]                                     # (N, C, H, OW)
-        for r in range(1, SH):
-            rows = rows + g[:, :, r::SH]
-        gx = rows[:, :, :, 0::SW]                                 # (N, C, H, W)
-        for c in range(1, SW):
-            gx = gx + rows[:, :, :, c::SW]
-        return gx
+        # g[n, c, h*SH + r, w*SW + q] came from x[n, c, h, w]: split the axes, sum over r and q
+        blocks = g.reshape(N, C, OH // SH, SH, OW // SW, SW)      # (N, C, H, SH, W, SW)
+        return blocks.sum(axis=(3, 5))                            # (N, C, H, W)
         # END SOLUTION
 
 
@@ -76,45 +72,6 @@ def interpolation_matrix(xp, n, s, align_corners, dtype):
     return A.astype(dtype)
 
 
-@functools.lru_cache(maxsize=64)
-def axis_tables(xp, n, s, align_corners, dtype):
-    """A's and A^T's sparse rows for one axis. Cached: a network upsamples the same few sizes at
-    every step, and on the GPU building the small tables costs more than using them."""
-    A = interpolation_matrix(xp, n, s, align_corners, dtype)     # (m, n)
-    return {"rows": sparse_rows(A), "transposed_rows": sparse_rows(A.T)}
-
-
-def sparse_rows(A):
-    """A (m, n) -> (cols (m, L), weights (m, L)): row d of A as its L nonzero entries, A[d, cols[d]]
-    = weights[d]. The nonzeros of each row are consecutive, so cols[d] = first, first+1, ...;
-    where a row has fewer than L of them, the extra slots get weight 0."""
-    xp = get_array_module(A)
-    m, n = A.shape
-    nonzero = A != 0                                              # (m, n)
-    first = nonzero.argmax(axis=1)                                # (m,)
-    last = n - 1 - nonzero[:, ::-1].argmax(axis=1)                # (m,)
-    L = int((last - first).max()) + 1
-    cols = first[:, None] + xp.arange(L)                          # (m, L)
-    inside = cols < n
-    cols = xp.minimum(cols, n - 1)
-    weights = xp.where(inside, xp.take_along_axis(A, cols, axis=1), 0)  # (m, L)
-    return cols, weights.astype(A.dtype)
-
-
-def apply_rows(x, cols, weights, axis):
-    """A @ x along `axis` (2 or 3 of an (N, C, H, W) array), A given by sparse_rows:
-    out[..., d, ...] = sum_l weights[d, l] * x[..., cols[d, l], ...]."""
-    xp = get_array_module(x)
-    shape = (-1, 1) if axis == 2 else (-1,)                       # weights along the right axis
-    out = xp.take(x, cols[:, 0], axis=axis)
-    out *= weights[:, 0].reshape(shape)
-    for slot in range(1, cols.shape[1]):
-        term = xp.take(x, cols[:, slot], axis=axis)
-        term *= weights[:, slot].reshape(shape)
-        out += term
-    return out
-
-
 class UpsampleBilinear(Function):
     def __init__(self, scale, align_corners):
         self.scale, self.align_corners = scale, align_corners
@@ -123,17 +80,14 @@ class UpsampleBilinear(Function):
         xp = get_array_module(x)
         N, C, H, W = x.shape
         SH, SW = self.scale
-        self.A_h = axis_tables(xp, H, SH, self.align_corners, x.dtype)  # A_h (OH, H), A_h^T
-        self.A_w = axis_tables(xp, W, SW, self.align_corners, x.dtype)  # A_w (OW, W), A_w^T
-        # along W first (on the smaller array), then along H, in PyTorch's order of operations
-        rows = apply_rows(x, *self.A_w["rows"], axis=3)           # (N, C, H, OW)
-        return apply_rows(rows, *self.A_h["rows"], axis=2)        # (N, C, OH, OW)
+        self.A_h = interpolation_matrix(xp, H, SH, self.align_corners, x.dtype)  # (OH, H)
+        self.A_w = interpolation_matrix(xp, W, SW, self.align_corners, x.dtype)  # (OW, W)
+        return self.A_h @ (x @ self.A_w.T)                        # along W, then H: (N, C, OH, OW)
 
     def backward(self, g):
         # BEGIN SOLUTION upsample_bilinear_backward
-        # out = A_h x A_w^T  =>  dL/dx = A_h^T g A_w: multiply by the transposes in reverse order
-        rows = apply_rows(g, *self.A_h["transposed_rows"], axis=2)     # (N, C, H, OW)
-        return apply_rows(rows, *self.A_w["transposed_rows"], axis=3)  # (N, C, H, W)
+        # out = A_h x A_w^T  =>  dx = A_h^T g A_w: the transposes, in the same places
+        return self.A_h.T @ g @ self.A_w                          # (N, C, H, W)
         # END SOLUTION
 
 
@@ -148,14 +102,14 @@ def upsample(x, scale_factor=2, mode="nearest", align_corners=False):
                          f"missing axes, e.g. x.reshape(1, 1, H, W) for a single image")
     if isinstance(scale_factor, float) and scale_factor.is_integer():
         scale_factor = int(scale_factor)
-    scale = as_pair(scale_factor, "scale_factor (integers only)")
+    scale = pair(scale_factor, "scale_factor (integers only)")
     if min(scale) < 1:
         raise ValueError(f"upsample: scale_factor must be >= 1, got {scale_factor}")
     if mode == "nearest":
-        return UpsampleNearest(scale)(x)
+        return fast.choose(UpsampleNearest)(scale)(x)
     if mode == "bilinear":
         if x.dtype.kind != "f":
             raise TypeError(f"bilinear upsampling needs floating-point input, got {x.dtype}; "
                             f"convert it first, e.g. x.astype('float32')")
-        return UpsampleBilinear(scale, bool(align_corners))(x)
+        return fast.choose(UpsampleBilinear)(scale, bool(align_corners))(x)
     raise ValueError(f"upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")

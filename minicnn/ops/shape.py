@@ -1,7 +1,8 @@
 """Joining, padding and cropping images: the glue of a U-Net's skip connections.
 
 Notation: x (..., H, W), any number of leading axes (usually N, C); pads on the last two axes
-are given PyTorch's way, last axis first: (left, right, top, bottom). g is dLoss/dOutput.
+are given PyTorch's way, last axis first: (left, right, top, bottom). g = dL/dout is the incoming
+gradient, dx the one returned (shaped like x).
 
 All three ops only move values around, so their backward passes move the gradient back:
     concat       the output is the inputs side by side  -> split g back at the same sizes
@@ -12,7 +13,7 @@ All three ops only move values around, so their backward passes move the gradien
 import numbers
 
 from minicnn.backend import get_array_module
-from minicnn.ops.pool import as_pair
+from minicnn.ops.geometry import pair
 from minicnn.tensor import Function, as_tensor
 
 
@@ -99,9 +100,9 @@ class Pad(Function):
                 g = reflect_pad_backward(g, axis, before, after)
             return g
         xp = get_array_module(g)
-        gx = xp.zeros(self.in_shape, dtype=g.dtype)               # (..., H, W)
-        gx[self.in_window] = g[self.out_window]   # cells cut away by a negative pad get 0
-        return gx
+        dx = xp.zeros(self.in_shape, dtype=g.dtype)               # (..., H, W)
+        dx[self.in_window] = g[self.out_window]   # cells cut away by a negative pad get 0
+        return dx
 
 
 def overlap(H, W, pads):
@@ -127,11 +128,11 @@ def reflect_pad_backward(g, axis, before, after):
     """The transpose of reflect_pad: g (.., before + n + after) -> (.., n), mirrored cells added."""
     xp = get_array_module(g)
     n = g.shape[axis] - before - after
-    gx = g[along(axis, slice(before, before + n))].copy()
-    gx[along(axis, slice(1, before + 1))] += xp.flip(g[along(axis, slice(0, before))], axis=axis)
-    gx[along(axis, slice(n - 1 - after, n - 1))] += xp.flip(
+    dx = g[along(axis, slice(before, before + n))].copy()
+    dx[along(axis, slice(1, before + 1))] += xp.flip(g[along(axis, slice(0, before))], axis=axis)
+    dx[along(axis, slice(n - 1 - after, n - 1))] += xp.flip(
         g[along(axis, slice(before + n, before + n + after))], axis=axis)
-    return gx
+    return dx
 
 
 def pad(x, pads, mode="constant", value=0.0):
@@ -187,9 +188,9 @@ class CenterCrop(Function):
 
     def backward(self, g):
         xp = get_array_module(g)
-        gx = xp.zeros(self.in_shape, dtype=g.dtype)               # (..., H, W): 0 outside
-        gx[self.window] = g
-        return gx
+        dx = xp.zeros(self.in_shape, dtype=g.dtype)               # (..., H, W): 0 outside
+        dx[self.window] = g
+        return dx
 
 
 def center_crop(x, size):
@@ -197,7 +198,7 @@ def center_crop(x, size):
     size: (h, w) or an int for a square. Where H - h is odd the window sits as torchvision's
     CenterCrop puts it: top = round((H - h) / 2) (halves round to even), likewise left."""
     x = as_tensor(x)
-    h, w = as_pair(size, "size")
+    h, w = pair(size, "size")
     if x.ndim < 2:
         raise ValueError(f"center_crop works on the last two axes, x has shape {x.shape}")
     H, W = x.shape[-2:]

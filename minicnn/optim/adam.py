@@ -2,6 +2,7 @@
 
 For each parameter p with gradient g, step t = 1, 2, ... does:
 
+# BEGIN SOLUTION adam_step
     g = g + weight_decay * p                      (L2 penalty added to the gradient)
     m = beta1 * m + (1 - beta1) * g               (running mean of gradients)
     v = beta2 * v + (1 - beta2) * g^2             (running mean of squared gradients)
@@ -9,6 +10,7 @@ For each parameter p with gradient g, step t = 1, 2, ... does:
     p = p - lr * m_hat / (sqrt(v_hat) + eps)
 
 written, as PyTorch does, as p -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+# END SOLUTION
 Each weight gets its own step size: about lr where gradients are consistent, less where noisy.
 """
 import math
@@ -36,6 +38,7 @@ class Adam(Optimizer):
         return self.beta1, self.beta2
 
     def update(self, param, grad, state):
+        # BEGIN SOLUTION adam_step
         xp = get_array_module(param)
         if not state:
             state["step"] = 0
@@ -52,3 +55,4 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - self.beta1 ** t)
         denom = xp.sqrt(v) / math.sqrt(1 - self.beta2 ** t) + self.eps
         param -= step_size * m / denom
+        # END SOLUTION

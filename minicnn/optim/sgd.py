@@ -2,12 +2,14 @@
 
 For each parameter p with gradient g, one step does:
 
+    # BEGIN SOLUTION sgd_step
     g = g + weight_decay * p                          (L2 penalty, if weight_decay != 0)
     if momentum != 0:
         b = g                                          (first step: the buffer is g itself)
         b = momentum * b + (1 - dampening) * g         (later steps)
         g = g + momentum * b   if nesterov  else  b
     p = p - lr * g
+    # END SOLUTION
 
 Momentum keeps a running sum of past gradients, so steps grow along directions where the
 gradient keeps pointing and cancel where it keeps flipping; Nesterov looks one step ahead.
