@@ -185,18 +185,6 @@ def test_usage_errors_are_one_line(argv, capsys):
 
 # ---------------------------------------------------------------- issue 14: the CLI's own words
 
-def test_warnings_never_come_before_the_error_line(monkeypatch, capsys):
-    def warn_then_fail(args):
-        np.float32(3e38) * np.float32(10)                       # NumPy: overflow encountered
-        import warnings
-        warnings.warn("a warning of minicnn's own")
-        raise ValueError("the one error line")
-
-    monkeypatch.setitem(cli.COMMANDS, "evaluate", warn_then_fail)
-    assert cli.main(["evaluate", "--pred", "p", "--masks", "m"]) == 2
-    assert capsys.readouterr().err == "minicnn evaluate: error: the one error line\n"
-
-
 def test_warnings_are_one_line_each_after_success(monkeypatch, capsys):
     def warn_then_succeed(args):
         import warnings
