@@ -33,12 +33,17 @@ DEMO_MARKER = ".minicnn-demo"               # lets `minicnn demo` replace its ow
 
 def refuse_file_as_folder(out_dir):
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise DataError(f"the output folder {out_dir} is a file; choose a folder for --out "
-                        f"(a new name is created)")
+        raise DataError(f"the output folder {out_dir} is a file; give --out the name of a "
+                        f"folder (a new one is created)")
 
 
-def same_folder(a, b):
-    return os.path.isdir(a) and os.path.isdir(b) and os.path.samefile(a, b)
+def holds_our_run(out_dir, resume=None, marker=None):
+    """True when out_dir holds the run that `resume` (a checkpoint path) continues, or the
+    output of an earlier run of the same command (`marker` is there)."""
+    if resume is not None and os.path.samefile(os.path.dirname(os.path.abspath(resume)),
+                                               out_dir):
+        return True
+    return marker is not None and os.path.exists(os.path.join(out_dir, marker))
 
 
 def prepare_output_folder(out_dir, force=False, resume=None, marker=None):
@@ -48,12 +53,9 @@ def prepare_output_folder(out_dir, force=False, resume=None, marker=None):
     refuse_file_as_folder(out_dir)
     if os.path.isdir(out_dir):
         FolderLock(out_dir).check_free()
-        ours = (resume is not None and same_folder(os.path.dirname(os.path.abspath(resume)),
-                                                   out_dir)) or \
-            (marker is not None and os.path.exists(os.path.join(out_dir, marker)))
         user_files = [name for name in os.listdir(out_dir)
                       if name != LOCK_NAME and not name.startswith(TEMP_PREFIX)]
-        if user_files and not (force or ours):
+        if user_files and not (force or holds_our_run(out_dir, resume, marker)):
             raise FileExistsError(f"the output folder {out_dir} already exists and is not empty; "
                                   f"choose a new --out, or add --force to write into it")
     os.makedirs(out_dir, exist_ok=True)
