@@ -52,7 +52,7 @@ def number(kind, low=None, high=None, low_open=False, high_open=False, why_high=
         outside = value is not None and (
             (low is not None and (value <= low if low_open else value < low)) or
             (high is not None and (value >= high if high_open else value > high)))
-        if value is None or not math.isfinite(value) or outside:
+        if value is None or (kind is float and not math.isfinite(value)) or outside:
             raise argparse.ArgumentTypeError(f"must be {word} {' and '.join(bounds)}, "
                                              f"got {text}")
         return value

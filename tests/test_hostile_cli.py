@@ -138,6 +138,7 @@ CASES = [
     ("steps-negative", train_with("--steps", "-5"), 2, ["--steps must be"]),
     ("steps-float", train_with("--steps", "1e3"), 2, ["--steps must be a whole number"]),
     ("steps-huge", train_with("--steps", "99999999999"), 2, ["--steps must be", "<= 10000000"]),
+    ("steps-400-digits", train_with("--steps", "9" * 400), 2, ["--steps must be"]),
     ("batch-zero", train_with("--batch", "0"), 2, ["--batch must be"]),
     ("batch-huge", train_with("--batch", "100000"), 2, ["--batch must be", "memory"]),
     ("patch-not-multiple", train_with("--patch", "30", "--depth", "3"), 2,
