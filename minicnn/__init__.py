@@ -1,6 +1,8 @@
 """minicnn: a from-scratch, readable deep-learning engine on NumPy (CPU) and CuPy (GPU)."""
 __version__ = "0.1.0"
 
+from minicnn import _interrupt  # noqa: F401,I001  (first: Ctrl-C while the command starts)
+
 from minicnn import backend, functional  # noqa: F401
 from minicnn.backend import cuda_available  # noqa: F401
 from minicnn.gradcheck import GradcheckError, gradcheck  # noqa: F401

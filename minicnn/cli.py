@@ -1,36 +1,67 @@
 """The `minicnn` command: demo, train, predict, evaluate, export, assignment.
 
 Bad input never shows a traceback: every error becomes one line on stderr and exit status 2
-(set MINICNN_DEBUG=1 to see the traceback when reporting a bug).
+(set MINICNN_DEBUG=1 to see the traceback when reporting a bug). Ctrl-C is one line too, saying
+what was saved. Warnings are one line each, printed when the command succeeds.
 """
 import argparse
+import errno
+import logging
+import math
 import os
+import re
 import sys
+import warnings
 
 import minicnn
+from minicnn import _interrupt
 
 EPILOG = "Run `minicnn COMMAND --help` for the options of a command."
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (what was wrong and where to read more)."""
+    """argparse, but a usage error is one line (what was wrong and where to read more), and a
+    flag's bad value reads "--lr must be ..." rather than "argument --lr: ..."."""
 
     def error(self, message):
+        message = re.sub(r"^argument ([-\w/]+): (must|is) ", r"\1 \2 ", message)
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
-    return value
+class UsageError(ValueError):
+    """A flag's value, or a combination of flags, that cannot work."""
 
 
-def fraction(text):
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
-    return value
+# ---- flag values: every number is checked, with the flag's name and the reason ----
+
+def number(kind, low=None, high=None, low_open=False, high_open=False, why_high=""):
+    """An argparse `type`: a finite int or float within [low, high] (an end excluded when
+    low_open / high_open); the message says what was expected and why an upper bound exists."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        word = "a whole number" if kind is int else "a finite number"
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high}"
+                          + (f" ({why_high})" if why_high else ""))
+        outside = value is not None and (
+            (low is not None and (value <= low if low_open else value < low)) or
+            (high is not None and (value >= high if high_open else value > high)))
+        if value is None or (kind is float and not math.isfinite(value)) or outside:
+            raise argparse.ArgumentTypeError(f"must be {word} {' and '.join(bounds)}, "
+                                             f"got {text}")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
+positive_int = number(int, 1)
+fraction = number(float, 0, 1, low_open=True, high_open=True)
 
 
 def add_device(parser):
@@ -63,30 +94,39 @@ def build_parser():
                                 description="Train a U-Net on images/X.tif paired with masks/X.tif.")
     train.add_argument("--images", required=True, help="folder of raw images (TIFF)")
     train.add_argument("--masks", required=True, help="folder of masks with the same file names")
-    train.add_argument("--out", required=True, help="output folder for model, curves, checkpoint")
+    train.add_argument("--out", help="output folder for model, curves, checkpoint (with --resume: "
+                       "default the checkpoint's folder, where the run continues)")
     from minicnn.train import TrainSettings
 
     defaults = TrainSettings()
-    train.add_argument("--steps", type=positive_int, default=defaults.steps)
-    train.add_argument("--batch", type=positive_int, default=defaults.batch)
-    train.add_argument("--patch", type=positive_int, default=defaults.patch)
-    train.add_argument("--lr", type=float, default=0.0, help="learning rate (default: adam 3e-3, "
-                       "sgd 0.05)")
+    train.add_argument("--steps", type=number(int, 1, 10_000_000), default=defaults.steps)
+    train.add_argument("--batch", type=number(int, 1, 1024, why_high="larger batches do not fit "
+                                              "in memory"), default=defaults.batch)
+    train.add_argument("--patch", type=number(int, 8, 4096, why_high="a patch is a window of "
+                                              "the image"), default=defaults.patch,
+                       help="patch size in pixels, a multiple of 2**(depth-1)")
+    train.add_argument("--lr", type=number(float, 0, 10, low_open=True,
+                                           why_high="a larger step diverges at once"),
+                       default=None, help="learning rate (default: adam 3e-3, sgd 0.05)")
     train.add_argument("--optimizer", choices=["adam", "sgd"], default=defaults.optimizer)
     train.add_argument("--val-fraction", type=fraction, default=0.25,
                        help="held-out share: of the images, or of the width of a single image")
-    train.add_argument("--classes", type=int, default=0,
+    train.add_argument("--classes", type=number(int, 0, 256, why_high="masks hold 8-bit "
+                                                "class indices"), default=0,
                        help="N >= 2: masks hold class indices 0..N-1 (default: foreground/background)")
     train.add_argument("--loss", choices=["bce+dice", "bce"], default="bce+dice",
                        help="binary loss: BCE-with-logits plus soft Dice (default), or BCE alone "
                        "(with --classes N: cross-entropy)")
     add_channel_axis(train, "none: single-channel images")
-    train.add_argument("--base-channels", type=positive_int, default=16)
-    train.add_argument("--depth", type=positive_int, default=3)
+    train.add_argument("--base-channels", type=number(int, 1, 256, why_high="wider networks do "
+                                                      "not fit in memory"), default=16)
+    train.add_argument("--depth", type=number(int, 1, 8, why_high="each level halves the "
+                                              "image"), default=3)
     train.add_argument("--val-every", type=positive_int, default=defaults.val_every)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     add_device(train)
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.npz")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.npz, in "
+                       "its folder (or in a new, empty --out)")
     train.add_argument("--force", action="store_true", help="write into a non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -97,8 +137,9 @@ def build_parser():
                          "model.onnx from `minicnn export` (run by ONNX Runtime)")
     predict.add_argument("images", nargs="+", help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
     predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--tile", type=positive_int, default=256)
-    predict.add_argument("--overlap", type=int, default=None,
+    predict.add_argument("--tile", type=number(int, 8, 8192, why_high="a larger tile does not "
+                                               "fit in memory"), default=256)
+    predict.add_argument("--overlap", type=number(int, 0, 8191), default=None,
                          help="tile overlap in pixels (default: the network's receptive field)")
     predict.add_argument("--threshold", type=fraction, default=None,
                          help="foreground probability threshold (default: the model's, 0.5)")
@@ -151,28 +192,44 @@ def run_demo(args):
           f"overlay.png and history.csv to {args.out}")
 
 
+def check_train_flags(args):
+    """What no single flag's type can check: flags that must agree with each other."""
+    if args.classes == 1:
+        raise UsageError("--classes must be 0 (foreground/background) or at least 2, got 1")
+    multiple = 2 ** (args.depth - 1)
+    if args.patch % multiple:
+        raise UsageError(f"--patch must be a multiple of {multiple} with --depth {args.depth} "
+                         f"(each of the {args.depth - 1} poolings halves it), got {args.patch}; "
+                         f"use --patch {multiple * max(1, round(args.patch / multiple))}")
+    if args.resume and not os.path.isfile(args.resume):
+        raise UsageError(f"--resume {args.resume}: no such checkpoint file; give the "
+                         f"checkpoint.npz of an earlier run")
+    if args.out is None and not args.resume:
+        raise UsageError("--out is required: the folder to write the model into (with --resume "
+                         "it defaults to the checkpoint's folder, where the run continues)")
+
+
 def run_train(args):
     from minicnn import pipeline
     from minicnn.data import read_pairs
     from minicnn.train import TrainSettings
 
-    if args.classes == 1 or args.classes < 0:
-        raise ValueError(f"--classes must be 0 (foreground/background) or at least 2, got "
-                         f"{args.classes}")
-    pipeline.prepare_output_folder(args.out, force=args.force, resume=bool(args.resume))
-    pairs = read_pairs(args.images, args.masks, classes=args.classes or None,
-                       channel_axis=args.channel_axis)
-    settings = TrainSettings(steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
-                             optimizer=args.optimizer, classes=args.classes,
+    check_train_flags(args)
+    out = args.out or os.path.dirname(os.path.abspath(args.resume))
+    settings = TrainSettings(steps=args.steps, batch=args.batch, patch=args.patch,
+                             lr=args.lr or 0.0, optimizer=args.optimizer, classes=args.classes,
                              dice=args.loss == "bce+dice",
                              val_every=args.val_every, seed=args.seed, device=args.device)
-    _, _, summary = pipeline.train_pairs(
-        pairs, args.out, settings, {"base_channels": args.base_channels, "depth": args.depth},
-        val_fraction=args.val_fraction, resume=args.resume, progress=not args.quiet,
-        channel_axis=args.channel_axis)
+    with pipeline.output_folder(out, force=args.force, resume=args.resume):
+        pairs = read_pairs(args.images, args.masks, classes=args.classes or None,
+                           channel_axis=args.channel_axis)
+        _, _, summary = pipeline.train_pairs(
+            pairs, out, settings, {"base_channels": args.base_channels, "depth": args.depth},
+            val_fraction=args.val_fraction, resume=args.resume, progress=not args.quiet,
+            channel_axis=args.channel_axis)
     print(f"validation IoU {summary['val_iou']:.3f} (best at step {summary['best_step']} of "
           f"{summary['steps']}, {summary['seconds']:.0f} s); model: "
-          f"{os.path.join(args.out, 'model.npz')}")
+          f"{os.path.join(out, 'model.npz')}")
 
 
 def run_predict(args):
@@ -258,25 +315,110 @@ COMMANDS = {"demo": run_demo, "train": run_train, "predict": run_predict,
             "evaluate": run_evaluate, "export": run_export, "assignment": run_assignment}
 
 
+# ---- one line for every way a command can end early ----
+
+OS_ERROR_FIXES = {
+    errno.ENOSPC: "free some space, or choose another --out on a disk with room",
+    errno.EDQUOT: "free some space (your disk quota is used up), or choose another --out",
+    errno.EACCES: "check its permissions, or choose a folder you can write to",
+    errno.EPERM: "check its permissions, or choose a folder you can write to",
+    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+    errno.EISDIR: "give a file, not a folder",
+    errno.EEXIST: "choose another name, or add --force",
+}
+
+
+def os_error_line(error, out):
+    """'<what went wrong>: <path>; <the fix>' for an error of the operating system."""
+    path = error.filename or out or "the output folder"
+    if os.path.basename(str(path)).startswith(".tmp-"):     # a temporary file: name its folder
+        path = os.path.dirname(str(path)) or "."
+    reason = (error.strerror or type(error).__name__).lower()
+    fix = OS_ERROR_FIXES.get(error.errno, "check the path and try again")
+    return f"{reason}: {path}; {fix}"
+
+
+def error_line(error, args):
+    if isinstance(error, MemoryError):
+        detail = f" ({error})" if str(error) else ""
+        return (f"out of memory{detail}: use a smaller --patch or --batch (train), a smaller "
+                f"--tile (predict), fewer --base-channels, or smaller images")
+    if isinstance(error, OSError) and error.errno is not None:
+        return os_error_line(error, getattr(args, "out", None))
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def interrupt_line(interrupt, command):
+    """What Ctrl-C left behind: the training and prediction loops say it in their message;
+    before them (starting, reading data, checking inputs) nothing had been written yet."""
+    if str(interrupt):
+        return str(interrupt)
+    if command in (None, "train", "demo", "predict"):
+        return "interrupted before any result was written"
+    return "interrupted"
+
+
+class OneLineWarnings(warnings.catch_warnings):
+    """Warnings (minicnn's, NumPy's 'overflow encountered', tifffile's log lines about odd
+    files) are held while the command runs and printed at its end, one line each, when it
+    succeeds: an error line always comes alone."""
+
+    def __init__(self, prefix):
+        super().__init__()
+        self.prefix, self.held = prefix, []
+        self.log = logging.getLogger("tifffile")
+        self.log_handler = logging.Handler(logging.WARNING)
+        self.log_handler.emit = lambda record: self.hold(record.getMessage())
+
+    def __enter__(self):
+        super().__enter__()
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *_, **__: self.hold(message)
+        self.log.addHandler(self.log_handler)
+        self.log.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        self.log.removeHandler(self.log_handler)
+        self.log.propagate = True
+        return super().__exit__(*exc)
+
+    def hold(self, message):
+        text = f"{self.prefix}: warning: {' '.join(str(message).split())}"
+        if text not in self.held:
+            self.held.append(text)
+
+    def print_held(self):
+        for text in self.held:
+            print(text, file=sys.stderr)
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    prefix, command, args = "minicnn", None, None
     try:
-        if getattr(args, "device", "cpu") != "cpu":
-            minicnn.backend.check_device_name(args.device)     # before anything is written
-        return COMMANDS[args.command](args) or 0
-    except KeyboardInterrupt:
-        print("minicnn: interrupted (a checkpoint was saved where training was running)",
-              file=sys.stderr)
+        _interrupt.restore()         # Ctrl-C: KeyboardInterrupt again, caught below
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        command = args.command
+        prefix = f"minicnn {command}"
+        with OneLineWarnings(prefix) as shown:
+            if getattr(args, "device", "cpu") != "cpu":
+                minicnn.backend.check_device_name(args.device)     # before anything is written
+            status = COMMANDS[command](args) or 0
+            shown.print_held()
+        return status
+    except KeyboardInterrupt as interrupt:
+        print(f"{prefix}: {interrupt_line(interrupt, command)}", file=sys.stderr)
         return 130
     except Exception as error:  # one clear line, never a traceback (MINICNN_DEBUG=1 shows it)
         if os.environ.get("MINICNN_DEBUG"):
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"minicnn {args.command}: error: {message}", file=sys.stderr)
+        print(f"{prefix}: error: {error_line(error, args)}", file=sys.stderr)
         return 2
 
 

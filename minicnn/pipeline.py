@@ -6,31 +6,56 @@ images in, a trained fully convolutional network out, applied to images it never
     predict_files(...)   a model applied to TIFF files: probabilities, masks, instances
     evaluate_folders()   predicted masks against ground truth: IoU, Dice, object F1
 """
-import csv
+import contextlib
 import dataclasses
 import os
 import time
+import warnings
 from importlib import resources
 
 import numpy as np
 
 from minicnn import io, metrics
-from minicnn.data import (DEFAULT_NORMALIZATION, Pair, normalize, read_image,
+from minicnn.data import (DEFAULT_NORMALIZATION, DataError, Pair, normalize, read_image,
                           sample_nuclei, split_train_val, write_image)
-from minicnn.data.pairs import channels_before_plane
+from minicnn.data.files import (LOCK_NAME, TEMP_PREFIX, FolderLock, refuse_non_utf8_name,
+                                refuse_overwrite, remove_stale_temporaries, write_csv)
+from minicnn.data.pairs import (channels_before_plane, refuse_fractional_labels,
+                                refuse_undeclared_channels)
+from minicnn.data.tiff import tiff_shape
 from minicnn.models import UNet
 from minicnn.predict import predict_image, predict_stack, probabilities_to_mask
-from minicnn.train import Trainer, TrainSettings, mask_scores
+from minicnn.train import Interrupted, Trainer, TrainSettings, mask_scores
 
 PRETRAINED = {"nuclei": "nuclei.npz"}       # names `minicnn predict` accepts instead of a file
 DEMO_MARKER = ".minicnn-demo"               # lets `minicnn demo` replace its own earlier output
 
 
-def prepare_output_folder(out_dir, force=False, resume=False, marker=None):
+def refuse_file_as_folder(out_dir):
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DataError(f"the output folder {out_dir} is a file; give --out the name of a "
+                        f"folder (a new one is created)")
+
+
+def holds_our_run(out_dir, resume=None, marker=None):
+    """True when out_dir holds the run that `resume` (a checkpoint path) continues, or the
+    output of an earlier run of the same command (`marker` is there)."""
+    if resume is not None and os.path.samefile(os.path.dirname(os.path.abspath(resume)),
+                                               out_dir):
+        return True
+    return marker is not None and os.path.exists(os.path.join(out_dir, marker))
+
+
+def prepare_output_folder(out_dir, force=False, resume=None, marker=None):
     """Create `out_dir`; refuse a non-empty one (nothing a user wrote is overwritten) unless
-    force/resume, or unless it holds `marker` (an earlier run of the same command)."""
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not (force or resume):
-        if marker is None or not os.path.exists(os.path.join(out_dir, marker)):
+    force, unless it holds `marker` (an earlier run of the same command), or unless it is the
+    folder of the checkpoint `resume` continues (the run's own files)."""
+    refuse_file_as_folder(out_dir)
+    if os.path.isdir(out_dir):
+        FolderLock(out_dir).check_free()
+        user_files = [name for name in os.listdir(out_dir)
+                      if name != LOCK_NAME and not name.startswith(TEMP_PREFIX)]
+        if user_files and not (force or holds_our_run(out_dir, resume, marker)):
             raise FileExistsError(f"the output folder {out_dir} already exists and is not empty; "
                                   f"choose a new --out, or add --force to write into it")
     os.makedirs(out_dir, exist_ok=True)
@@ -38,9 +63,69 @@ def prepare_output_folder(out_dir, force=False, resume=False, marker=None):
         open(os.path.join(out_dir, marker), "w").close()
 
 
+@contextlib.contextmanager
+def output_folder(out_dir, force=False, resume=None, marker=None, must_be_empty=True):
+    """The folder a run writes into, held by this process (a lock file with our pid) for the
+    block; temporary files of earlier, killed runs are removed. must_be_empty: see
+    `prepare_output_folder`; False (predict) only creates the folder."""
+    if must_be_empty:
+        prepare_output_folder(out_dir, force=force, resume=resume, marker=marker)
+    else:
+        refuse_file_as_folder(out_dir)
+        os.makedirs(out_dir, exist_ok=True)
+    with FolderLock(out_dir):
+        remove_stale_temporaries(out_dir)
+        yield out_dir
+
+
+def draw_pictures(history, best, val, settings, out_dir):
+    """curves.png and overlay.png. A picture that fails never fails the run: the model is
+    saved by then, so a failure is a warning."""
+    from minicnn import viz
+
+    def overlay(path):
+        name, image, mask = val[0]
+        probs = predict_image(best, image, device=settings.device)
+        prediction = probabilities_to_mask(probs, settings.threshold)
+        viz.plot_overlay(image if image.ndim == 2 else image[0], mask, prediction, path,
+                         title=f"validation: {name}")
+
+    pictures = {"curves.png": lambda path: viz.plot_curves(history, path),
+                "overlay.png": overlay}
+    for name, draw in pictures.items():
+        try:
+            draw(os.path.join(out_dir, name))
+        except Exception as error:  # noqa: BLE001  (any failure of a picture is a warning)
+            warnings.warn(f"{name} could not be drawn ({type(error).__name__}: {error}); the "
+                          f"model is saved", stacklevel=2)
+
+
+def refuse_small_images(parts, depth):
+    """Each training and validation part must be big enough to learn from: at least
+    max(8, 2**(depth-1)) pixels on each side (a 3 x 3 image trains nothing)."""
+    side = max(8, 2 ** (depth - 1))
+    for name, image, _ in parts:
+        height, width = image.shape[-2:]
+        if min(height, width) < side:
+            raise DataError(f"{name} is {height} x {width} pixels: too small to train on (each "
+                            f"image, and each part of a single image split for validation, "
+                            f"needs at least {side} x {side}); use larger images, or for a "
+                            f"single image a --val-fraction (val_fraction=) that leaves both "
+                            f"parts {side} pixels wide")
+
+
+def normalize_named(image, settings, name):
+    """normalize(image, settings); a DataError names the image."""
+    try:
+        return normalize(image, settings)
+    except DataError as error:
+        raise DataError(f"{name}: {error}") from None
+
+
 def normalize_pairs(pairs, settings=None):
     settings = settings or DEFAULT_NORMALIZATION
-    return [Pair(name, normalize(image, settings), mask) for name, image, mask in pairs]
+    return [Pair(name, normalize_named(image, settings, name), mask)
+            for name, image, mask in pairs]
 
 
 def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=0.25,
@@ -52,12 +137,13 @@ def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=
 
     Writes to out_dir: model.npz (best validation IoU), checkpoint.npz (to resume),
     history.csv, curves.png (loss and IoU) and overlay.png (validation image / truth / prediction).
+    resume: a checkpoint.npz to continue from; the run continues in out_dir (the checkpoint's
+    folder, or a new one that receives a copy of the run's best model).
     """
-    from minicnn import viz
-
     settings = settings or TrainSettings()
     normalization = normalization or DEFAULT_NORMALIZATION
     train, val = split_train_val(normalize_pairs(pairs, normalization), val_fraction)
+    refuse_small_images(train + val, (model_options or {}).get("depth", 3))
     channels = 1 if train[0].image.ndim == 2 else train[0].image.shape[0]
     options = {"in_channels": channels, "out_channels": settings.classes or 1,
                **(model_options or {})}
@@ -71,18 +157,18 @@ def train_pairs(pairs, out_dir, settings=None, model_options=None, val_fraction=
     if resume:
         trainer.resume(resume)
     start = time.perf_counter()
-    history = trainer.fit(progress=progress)
-    seconds = time.perf_counter() - start
-
-    best = io.load(os.path.join(out_dir, "model.npz"))           # the best model, not the last
-    if settings.device != "cpu":
-        best.to(settings.device)
-    viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
-    name, image, mask = val[0]
-    probs = predict_image(best, image, device=settings.device)
-    prediction = probabilities_to_mask(probs, settings.threshold)
-    viz.plot_overlay(image if image.ndim == 2 else image[0], mask, prediction,
-                     os.path.join(out_dir, "overlay.png"), title=f"validation: {name}")
+    try:
+        history = trainer.fit(progress=progress)
+        seconds = time.perf_counter() - start
+        best = io.load(os.path.join(out_dir, "model.npz"))       # the best model, not the last
+        if settings.device != "cpu":
+            best.to(settings.device)
+        draw_pictures(history, best, val, settings, out_dir)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:             # e.g. a second Ctrl-C while the checkpoint was saved
+        raise Interrupted(f"interrupted at step {trainer.step}: "
+                                  f"{trainer.what_was_saved()}") from None
     summary = {"val_iou": max(row["val_iou"] for row in history), "steps": trainer.step,
                "seconds": seconds, "best_step": max(history, key=lambda r: r["val_iou"])["step"],
                "out_dir": out_dir}
@@ -99,11 +185,11 @@ def demo_settings(quick=False, device="cpu"):
 
 def demo(out_dir="minicnn-demo", quick=False, device="cpu", progress=True, force=False):
     """Train on the bundled DSB 2018 image: left three quarters train, right quarter validation."""
-    prepare_output_folder(out_dir, force=force, marker=DEMO_MARKER)
-    image, labels = sample_nuclei()
-    settings, model_options = demo_settings(quick, device)
-    return train_pairs([Pair("dsb2018_nuclei", image, labels > 0)], out_dir, settings,
-                       model_options, val_fraction=0.25, progress=progress)
+    with output_folder(out_dir, force=force, marker=DEMO_MARKER):
+        image, labels = sample_nuclei()
+        settings, model_options = demo_settings(quick, device)
+        return train_pairs([Pair("dsb2018_nuclei", image, labels > 0)], out_dir, settings,
+                           model_options, val_fraction=0.25, progress=progress)
 
 
 def load_model(model):
@@ -148,13 +234,59 @@ def model_input_planes(image, channel_axis, in_channels, path):
     return image
 
 
+LEADING_AXES = "TZ"          # what may stand before the image planes: a stack, a time series
+
+
+def output_names(stem, instances):
+    return [f"{stem}_prob.tif", f"{stem}_mask.tif"] + ([f"{stem}_labels.tif"] if instances else [])
+
+
+def check_prediction_inputs(image_paths, out_dir, instances, force, channel_axis, in_channels):
+    """Everything that can be checked before the first image is predicted: names, headers
+    (shape and axes: channels, at most T and Z before the planes), and the files to be written.
+    Returns the stems."""
+    stems = {}
+    for path in image_paths:
+        refuse_non_utf8_name(path)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in stems:
+            raise DataError(f"{stems[stem]} and {path} share the name {stem}: their outputs would "
+                            f"overwrite each other; predict them into different --out folders")
+        stems[stem] = path
+        shape, axes = tiff_shape(path)
+        if in_channels == 1:
+            refuse_undeclared_channels(axes, shape, path, channel_axis)
+        # the layout checks on a stand-in array of the file's shape (broadcast: no memory)
+        planes = model_input_planes(np.broadcast_to(np.float32(0), shape), channel_axis,
+                                    in_channels, path)
+        leading = planes.ndim - (2 if channel_axis is None else 3)
+        if leading > len(LEADING_AXES):
+            raise DataError(f"{path} has shape {shape} (axes {axes}): prediction takes 2-D images,"
+                            f" stacks (Z, Y, X) and time series (T, Z, Y, X), with one more axis "
+                            f"for channels (--channel-axis); split the file, e.g. one file per "
+                            f"time point or channel (Fiji: Image > Stacks > Tools)")
+    for stem in stems:
+        for name in output_names(stem, instances):
+            refuse_overwrite(os.path.join(out_dir, name), force)
+    if instances:
+        refuse_overwrite(os.path.join(out_dir, "counts.csv"), force)
+    return list(stems)
+
+
+def planes_axes(leading, channels=False):
+    """ImageJ axes of an output: 'YX', 'ZYX', 'TZYX', with C before YX for several channels."""
+    return LEADING_AXES[len(LEADING_AXES) - leading:] + ("C" if channels else "") + "YX"
+
+
 def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold=None,
                   instances=False, device="cpu", force=False, channel_axis=None):
     """Write <stem>_prob.tif, <stem>_mask.tif (and <stem>_labels.tif + counts.csv) per image.
     Returns a list of (stem, object count or None).
 
     channel_axis: the axis of the image files that holds the channels (default: the one the
-    model was trained with, stored in model.npz; None for single-channel images and stacks)."""
+    model was trained with, stored in model.npz; None for single-channel images and stacks).
+    Nothing is predicted until every input and output has been checked; an existing output is
+    only replaced with force=True (--force). Ctrl-C raises Interrupted, saying what was written."""
     if isinstance(model, str):
         model = load_model(model)
     if device != "cpu":
@@ -164,34 +296,51 @@ def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold
     threshold = metadata.get("threshold", 0.5) if threshold is None else threshold
     channel_axis = metadata.get("channel_axis") if channel_axis is None else channel_axis
     in_channels = model.config.get("in_channels", 1)
-    os.makedirs(out_dir, exist_ok=True)
-    counts = []
-    for path in image_paths:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        image = read_image(path)
-        image = model_input_planes(image, channel_axis, in_channels, path)
-        probs = predict_stack(model, normalize(image, normalization), tile=tile, overlap=overlap,
-                              device=device, channels=channel_axis is not None)  # (..., C, H, W)
-        mask = probabilities_to_mask(probs, threshold)                      # (..., H, W)
-        single = probs.shape[-3] == 1
-        prob_out = probs[..., 0, :, :] if single else probs
-        write_image(os.path.join(out_dir, f"{stem}_prob.tif"), prob_out.astype(np.float32),
-                    overwrite=force)
-        write_image(os.path.join(out_dir, f"{stem}_mask.tif"),
-                    (mask * 255).astype(np.uint8) if single else mask, overwrite=force)
-        count = None
+    with output_folder(out_dir, must_be_empty=False):
+        stems = check_prediction_inputs(image_paths, out_dir, instances, force, channel_axis,
+                                        in_channels)
+        counts = []
+        try:
+            for stem, path in zip(stems, image_paths):
+                count = predict_file(model, path, os.path.join(out_dir, stem), tile, overlap,
+                                     threshold, instances, device, normalization, channel_axis,
+                                     in_channels)
+                counts.append((stem, count))
+        except KeyboardInterrupt:
+            done = ", ".join(stem for stem, _ in counts) or "none"
+            raise Interrupted(f"interrupted; the outputs of {len(counts)} of {len(stems)} images "
+                              f"are complete in {out_dir} ({done}), no partial file is left; "
+                              f"run again with --force to redo all") from None
         if instances:
-            planes = mask.reshape(-1, *mask.shape[-2:])
-            split = [metrics.split_instances(plane) for plane in planes]
-            labels = np.stack([labels for labels, _ in split]).reshape(mask.shape)
-            count = int(sum(n for _, n in split))
-            write_image(os.path.join(out_dir, f"{stem}_labels.tif"),
-                        labels.astype(np.uint16), overwrite=force)
-        counts.append((stem, count))
-    if instances:
-        with open(os.path.join(out_dir, "counts.csv"), "w", newline="") as f:
-            csv.writer(f).writerows([("image", "objects"), *counts])
+            write_csv(os.path.join(out_dir, "counts.csv"), [("image", "objects"), *counts],
+                      overwrite=force)
     return counts
+
+
+def predict_file(model, path, prefix, tile, overlap, threshold, instances, device,
+                 normalization, channel_axis, in_channels):
+    """Predict one image file; writes prefix_prob.tif, prefix_mask.tif (+ prefix_labels.tif);
+    returns the object count (or None without instances)."""
+    image = model_input_planes(read_image(path), channel_axis, in_channels, path)
+    probs = predict_stack(model, normalize_named(image, normalization, path), tile=tile,
+                          overlap=overlap, device=device,
+                          channels=channel_axis is not None)                 # (..., C, H, W)
+    mask = probabilities_to_mask(probs, threshold)                          # (..., H, W)
+    single = probs.shape[-3] == 1
+    leading = mask.ndim - 2
+    prob_out = probs[..., 0, :, :] if single else probs
+    write_image(f"{prefix}_prob.tif", prob_out.astype(np.float32), overwrite=True,
+                axes=planes_axes(leading, channels=not single))
+    write_image(f"{prefix}_mask.tif", (mask * 255).astype(np.uint8) if single else mask,
+                overwrite=True, axes=planes_axes(leading))
+    if not instances:
+        return None
+    planes = mask.reshape(-1, *mask.shape[-2:])
+    split = [metrics.split_instances(plane) for plane in planes]
+    labels = np.stack([labels for labels, _ in split]).reshape(mask.shape)
+    write_image(f"{prefix}_labels.tif", labels.astype(np.uint16), overwrite=True,
+                axes=planes_axes(leading))
+    return int(sum(n for _, n in split))
 
 
 def _instances(mask):
@@ -206,6 +355,10 @@ def _instances(mask):
 def evaluate_folders(pred_dir, masks_dir):
     """Pair <stem>_mask.tif in pred_dir with <stem>.tif in masks_dir; returns per-image rows
     (dicts with image, iou, dice, f1) and the mean row."""
+    for folder, flag in ((pred_dir, "--pred"), (masks_dir, "--masks")):
+        if not os.path.isdir(folder):
+            raise DataError(f"{flag} folder {folder} does not exist or is not a folder; check "
+                            f"the path")
     predictions = sorted(f for f in os.listdir(pred_dir) if f.endswith("_mask.tif"))
     if not predictions:
         raise FileNotFoundError(f"no *_mask.tif files in {pred_dir}; run `minicnn predict` "
@@ -219,6 +372,10 @@ def evaluate_folders(pred_dir, masks_dir):
             missing.append(stem)
             continue
         pred, truth = read_image(os.path.join(pred_dir, name)), read_image(truth_path)
+        refuse_fractional_labels(pred, os.path.join(pred_dir, name), "is it a probability map? "
+                                 "give masks (e.g. the <stem>_mask.tif of `minicnn predict`)")
+        refuse_fractional_labels(truth, truth_path, "the ground truth (--masks) must be masks "
+                                 "or object labels, not raw images or probabilities")
         iou, dice = mask_scores(pred > 0, truth > 0)
         labels_path = os.path.join(pred_dir, f"{stem}_labels.tif")
         pred_labels = read_image(labels_path) if os.path.exists(labels_path) else _instances(pred)

@@ -8,16 +8,19 @@ trains on, and the best model so far is kept. Everything needed to continue late
 optimizer state, random-number state, step, history) goes into `checkpoint.npz`, written
 atomically, so an interrupted run resumes exactly where it stopped.
 """
+import contextlib
 import csv
 import dataclasses
 import math
 import os
+import shutil
 import time
 
 import numpy as np
 
 from minicnn import backend, functional as F, io, metrics, optim, rng as global_rng
 from minicnn.data import BatchLoader
+from minicnn.data.files import atomic_path
 from minicnn.predict import predict_image, probabilities_to_mask
 from minicnn.tensor import tensor
 
@@ -46,7 +49,11 @@ class TrainSettings:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss or the weights became NaN or infinite."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training or prediction; the message says what was saved, and where."""
 
 
 def make_optimizer(model, settings):
@@ -117,6 +124,7 @@ class Trainer:
         self.history = []            # one dict per validation: step, loss, val_iou, ...
         self.best_iou = -1.0
         self.recent_losses = []
+        self.saved = {}              # file name in out_dir -> the step it holds (written by us)
 
     # ---- checkpoints ----
     def checkpoint_path(self):
@@ -124,6 +132,7 @@ class Trainer:
 
     def save_checkpoint(self):
         """Everything needed to continue exactly here, in one atomically written .npz."""
+        self.check_weights_finite()
         trainer = {"step": self.step, "best_iou": self.best_iou, "history": self.history,
                    "settings": dataclasses.asdict(self.settings),
                    "loader_rng": self.loader_rng.bit_generator.state,
@@ -131,6 +140,7 @@ class Trainer:
         io.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "trainer": trainer,
                  "metadata": self.metadata}, self.checkpoint_path())
+        self.saved["checkpoint.npz"] = self.step
 
     def resume(self, path):
         """Restore weights, optimizer, schedule, random states, step and history from `path`."""
@@ -160,19 +170,55 @@ class Trainer:
         self.history = list(trainer["history"])
         self.loader_rng.bit_generator.state = trainer["loader_rng"]
         global_rng.set_state(trainer["global_rng"])
+        self.adopt_best_model(path)
+        if os.path.exists(self.checkpoint_path()) and os.path.samefile(self.checkpoint_path(),
+                                                                       path):
+            self.saved["checkpoint.npz"] = self.step
+        if self.history and os.path.exists(os.path.join(self.out_dir, "model.npz")):
+            self.saved["model.npz"] = max(self.history, key=lambda r: r["val_iou"])["step"]
+        else:                        # the best model is not here: the next validation saves one
+            self.best_iou = -1.0
+
+    def adopt_best_model(self, checkpoint):
+        """Resuming into another folder: the run's best model so far comes along (a copy), so
+        that out_dir holds the best model even when the remaining steps do not beat it."""
+        source = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "model.npz")
+        target = os.path.join(self.out_dir, "model.npz")
+        if os.path.exists(source) and not os.path.exists(target):
+            with atomic_path(target) as temp_name:
+                shutil.copyfile(source, temp_name)
 
     def save_model(self, name="model.npz"):
+        self.check_weights_finite()
         io.save(self.model, os.path.join(self.out_dir, name), metadata=self.metadata)
+        self.saved[name] = self.step
 
     def write_history(self):
         if not self.history:
             return
-        path = os.path.join(self.out_dir, "history.csv")
-        with open(path + ".tmp", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.history[0]))
-            writer.writeheader()
-            writer.writerows(self.history)
-        os.replace(path + ".tmp", path)
+        with atomic_path(os.path.join(self.out_dir, "history.csv")) as temp_name:
+            with open(temp_name, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(self.history[0]))
+                writer.writeheader()
+                writer.writerows(self.history)
+
+    def what_was_saved(self):
+        """One sentence, true at this moment: which files of this run hold which step."""
+        if not self.saved:
+            return f"nothing was saved yet (the first save comes with the first validation, " \
+                   f"at step {self.settings.val_every})"
+        files = [f"{name} (step {step})" for name, step in sorted(self.saved.items(),
+                                                                  reverse=True)]
+        return f"{' and '.join(files)} in {self.out_dir} hold the last good state"
+
+    def check_weights_finite(self):
+        """Never save, validate or checkpoint a model with NaN or infinite weights."""
+        for name, parameter in self.model.named_parameters():
+            if not bool(backend.get_array_module(parameter.data).isfinite(parameter.data).all()):
+                raise TrainingDiverged(
+                    f"the weights became non-finite ({name}) at step {self.step}; training "
+                    f"stopped: {self.what_was_saved()}. Lower the learning rate (now "
+                    f"{self.settings.learning_rate()}) or check the data for extreme values")
 
     # ---- the loop ----
     def train_step(self):
@@ -184,9 +230,9 @@ class Trainer:
         value = float(loss.item())
         if not math.isfinite(value):
             raise TrainingDiverged(
-                f"the loss became {value} at step {self.step + 1}; training stopped and the last "
-                f"good model was kept in {self.out_dir}. Lower the learning rate "
-                f"(now {s.learning_rate()}) or check the data for extreme values")
+                f"the loss became {value} at step {self.step + 1}; training stopped: "
+                f"{self.what_was_saved()}. Lower the learning rate (now {s.learning_rate()}) or "
+                f"check the data for extreme values")
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -196,6 +242,7 @@ class Trainer:
         return value
 
     def validate(self, elapsed):
+        self.check_weights_finite()
         val_iou, val_dice = evaluate_pairs(self.model, self.val_pairs, self.settings)
         row = {"step": self.step, "loss": float(np.mean(self.recent_losses)),
                "val_iou": round(val_iou, 5), "val_dice": round(val_dice, 5),
@@ -234,9 +281,11 @@ class Trainer:
                 else:
                     bar.set_postfix(loss=f"{loss:.4f}")
         except KeyboardInterrupt:
-            self.save_checkpoint()
             bar.close()
-            raise
+            with contextlib.suppress(TrainingDiverged):       # a non-finite model is not saved
+                self.save_checkpoint()
+            raise Interrupted(f"interrupted at step {self.step}: "
+                                      f"{self.what_was_saved()}") from None
         bar.close()
         if self.step < s.steps:
             self.save_checkpoint()

@@ -349,3 +349,95 @@ def test_sample_nuclei():
     assert 0.15 < (labels > 0).mean() < 0.25
     assert len(np.unique(labels)) - 1 == 125
     assert image[labels > 0].mean() > 2 * image[labels == 0].mean()
+
+
+# ---------------------------------------------------------------- issue 14: hostile files
+
+def test_lzw_compressed_tiff_is_read(tmp_path):
+    """imagecodecs (a dependency) decodes LZW; it used to be reported as corrupted."""
+    image = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)
+    write(tmp_path / "lzw.tif", image, compression="lzw")
+    np.testing.assert_array_equal(data.read_image(tmp_path / "lzw.tif"), image)
+
+
+def test_missing_codec_is_named(tmp_path, monkeypatch):
+    write(tmp_path / "lzw.tif", np.zeros((8, 8), np.uint16), compression="lzw")
+
+    def no_codec(*args, **kwargs):           # what tifffile says when imagecodecs is absent
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile, "TiffFile", no_codec)
+    with pytest.raises(DataError, match="pip install imagecodecs"):
+        data.read_image(tmp_path / "lzw.tif")
+
+
+def test_float64_pixels_beyond_float32_are_refused_with_the_range(tmp_path):
+    image = np.random.default_rng(0).random((64, 64))
+    write(tmp_path / "huge.tif", image * 1e300)
+    with pytest.raises(DataError, match="to 1e\\+300, beyond float32.s range"):
+        data.read_image(tmp_path / "huge.tif")
+    # the Python API normalizes a float64 array in float64 (no inf on the way)
+    np.testing.assert_allclose(data.normalize(image * 1e300), data.normalize(image), atol=1e-6)
+    outlier = image.copy()
+    outlier[0, 0] = 1e300                # 1e300 / (a scale of about 1) overflows float32
+    with pytest.raises(DataError, match="overflow float32"):
+        data.normalize(outlier)
+
+
+def test_rgb_image_is_refused_without_channel_axis_and_read_with_it(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    images, masks = make_folders(tmp_path, {"a": (None, disk_mask())})
+    write(images / "a.tif", rgb, photometric="rgb")
+    with pytest.raises(DataError, match="RGB image: 3 channels on axis -1"):
+        data.read_pairs(images, masks)
+    assert data.read_pairs(images, masks, channel_axis=-1)[0].image.shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("mask,words", [
+    (disk_mask(dtype=np.float32) * 0.3, "fractional values"),           # a probability map
+    (np.random.default_rng(0).random((32, 32)).astype(np.float32), "fractional values"),
+])
+def test_masks_that_are_not_labels_are_refused(tmp_path, mask, words):
+    images, masks = make_folders(tmp_path, {"a": (np.ones((32, 32), np.float32), mask)})
+    with pytest.raises(DataError, match=words):
+        data.read_pairs(images, masks)
+
+
+def test_masks_identical_to_images_or_the_same_folder_are_refused(tmp_path):
+    image = disk_mask(value=200)
+    images, masks = make_folders(tmp_path, {"a": (image, image)})
+    with pytest.raises(DataError, match="identical to its image"):
+        data.read_pairs(images, masks)
+    with pytest.raises(DataError, match="same folder"):
+        data.read_pairs(images, images)
+
+
+def test_written_files_get_the_users_mode_and_leave_no_temporary(tmp_path):
+    old = __import__("os").umask(0o027)
+    try:
+        data.write_image(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
+    finally:
+        __import__("os").umask(old)
+    assert (tmp_path / "a.tif").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]
+
+
+def test_folder_lock_names_the_live_holder_and_takes_over_a_dead_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from minicnn.data.files import FolderBusyError, FolderLock, remove_stale_temporaries
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True)
+    (tmp_path / ".minicnn.lock").write_text(ended.stdout.strip())      # a dead process
+    (tmp_path / ".tmp-history-x1.csv").write_text("left by a killed run")
+    with FolderLock(tmp_path):
+        remove_stale_temporaries(tmp_path)
+        assert (tmp_path / ".minicnn.lock").read_text() == str(os.getpid())
+        assert not (tmp_path / ".tmp-history-x1.csv").exists()
+    assert not (tmp_path / ".minicnn.lock").exists()
+    (tmp_path / ".minicnn.lock").write_text(str(os.getppid()))          # a live one
+    with pytest.raises(FolderBusyError, match=f"process {os.getppid()}"):
+        FolderLock(tmp_path).acquire()

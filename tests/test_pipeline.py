@@ -181,3 +181,55 @@ def test_usage_errors_are_one_line(argv, capsys):
         cli.main(argv)
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1 and "--help" in err
+
+
+# ---------------------------------------------------------------- issue 14: the CLI's own words
+
+def test_warnings_are_one_line_each_after_success(monkeypatch, capsys):
+    def warn_then_succeed(args):
+        import warnings
+        warnings.warn("mask x.tif has no\nforeground pixels")
+
+    monkeypatch.setitem(cli.COMMANDS, "evaluate", warn_then_succeed)
+    assert cli.main(["evaluate", "--pred", "p", "--masks", "m"]) == 0
+    assert capsys.readouterr().err == ("minicnn evaluate: warning: mask x.tif has no foreground "
+                                       "pixels\n")
+
+
+@pytest.mark.parametrize("error,words", [
+    (PermissionError(13, "Permission denied", "/data/out"),
+     "permission denied: /data/out; check its permissions"),
+    (OSError(28, "No space left on device"), "no space left on device: OUT; free some space"),
+    (OSError(28, "No space left on device", "OUT/.tmp-a_prob-x1.tif"),
+     "no space left on device: OUT; free some space"),
+    (FileNotFoundError(2, "No such file or directory", "/x/y"), "/x/y; check the path"),
+    (OSError(30, "Read-only file system", "/ro/m.npz"), "read-only: choose another --out"),
+    (MemoryError("Unable to allocate 64.0 GiB"), "out of memory (Unable to allocate 64.0 GiB): "
+                                                 "use a smaller --patch or --batch"),
+    (MemoryError(), "out of memory: use a smaller --patch or --batch"),
+])
+def test_system_errors_are_one_line_with_the_path_and_the_fix(monkeypatch, capsys, error, words):
+    def fail(args):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "predict", fail)
+    assert cli.main(["predict", "m.npz", "x.tif", "--out", "OUT"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and words in err, err
+
+
+def test_a_picture_that_fails_after_training_is_a_warning(folders, tmp_path, monkeypatch,
+                                                          capsys):
+    from minicnn import viz
+
+    def broken(*args, **kwargs):
+        raise ValueError("cannot draw this")
+
+    monkeypatch.setattr(viz, "plot_overlay", broken)
+    assert cli.main(["train", "--images", str(folders / "images"), "--masks",
+                     str(folders / "masks"), "--out", str(tmp_path / "run"), *TINY]) == 0
+    err = capsys.readouterr().err
+    assert err == ("minicnn train: warning: overlay.png could not be drawn (ValueError: cannot "
+                   "draw this); the model is saved\n")
+    assert mc.load(tmp_path / "run" / "model.npz") is not None
+    assert (tmp_path / "run" / "curves.png").exists()

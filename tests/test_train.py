@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.train import Trainer, TrainingDiverged, TrainSettings
+from minicnn.train import Interrupted, Trainer, TrainingDiverged, TrainSettings
 
 
 def _trainer(tmp_path):
@@ -53,3 +53,53 @@ def test_ctrl_c_saves_a_checkpoint(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(progress=False)
     assert mc.load(tmp_path / "checkpoint.npz")["trainer"]["step"] == 3
+
+
+def _spoil_weights_after_step(trainer, at_step):
+    """Make the optimizer write NaN into a weight at step `at_step` (the loss of that step is
+    still finite: only the next forward pass would see it)."""
+    clean_step = trainer.optimizer.step
+
+    def step():
+        clean_step()
+        if trainer.step + 1 == at_step:
+            next(iter(trainer.model.parameters())).data[...] = np.nan
+
+    trainer.optimizer.step = step
+
+
+def test_non_finite_weights_are_never_saved_or_validated(tmp_path):
+    """val_every=2: the weights turn NaN in step 4, whose loss was finite; step 4 validates.
+    Before, that validation saved model.npz and checkpoint.npz with NaN weights."""
+    trainer = _trainer(tmp_path)
+    _spoil_weights_after_step(trainer, 4)
+    with pytest.raises(TrainingDiverged, match="non-finite .* at step 4") as error:
+        trainer.fit(progress=False)
+    assert "model.npz (step 2) and checkpoint.npz (step 2)" in str(error.value)
+    kept = mc.load(tmp_path / "model.npz")
+    assert all(np.isfinite(p.numpy()).all() for p in kept.parameters())
+    assert mc.load(tmp_path / "checkpoint.npz")["trainer"]["step"] == 2
+
+
+def test_divergence_before_any_save_says_nothing_was_saved(tmp_path):
+    trainer = _trainer(tmp_path)
+
+    def corrupt_pixel(x):
+        x[0, 0, 3, 3] = np.nan
+
+    _spoil_batch(trainer, 1, corrupt_pixel)
+    with pytest.raises(TrainingDiverged, match="at step 1; training stopped: nothing was "
+                                               "saved yet"):
+        trainer.fit(progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_says_what_was_saved(tmp_path):
+    trainer = _trainer(tmp_path)
+
+    def interrupt(x):
+        raise KeyboardInterrupt
+
+    _spoil_batch(trainer, 4, interrupt)
+    with pytest.raises(Interrupted, match=r"checkpoint.npz \(step 3\)"):
+        trainer.fit(progress=False)

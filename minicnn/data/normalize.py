@@ -30,12 +30,19 @@ def normalization_settings(low=1.0, high=99.8, clip=False):
 def normalize_percentile(image, low=1.0, high=99.8, clip=False):
     """float32 image with the low/high percentiles of each (H, W) plane mapped to 0/1."""
     normalization_settings(low, high, clip)  # validates the arguments
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
+    # float64 pixels stay float64 until scaled: values beyond float32's range would become inf
+    image = image.astype(np.float64 if image.dtype == np.float64 else np.float32, copy=False)
     if image.ndim < 2:
         raise DataError(f"expected an image (H, W) or (C, H, W), got shape {image.shape}")
     p_low, p_high = np.percentile(image, [low, high], axis=(-2, -1), keepdims=True)  # (..., 1, 1)
     scale = np.maximum(p_high - p_low, 1e-20)   # a constant image becomes all zeros
-    out = ((image - p_low) / scale).astype(np.float32)
+    with np.errstate(over="ignore"):            # checked just below, with the range in the message
+        out = ((image - p_low) / scale).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise DataError(f"normalized pixels overflow float32 (the image spans {image.min():.3g} "
+                        f"to {image.max():.3g} around percentiles {p_low.min():.3g}..."
+                        f"{p_high.max():.3g}); clip the image's outliers and save it again")
     return np.clip(out, 0.0, 1.0) if clip else out
 
 

@@ -15,7 +15,8 @@ from typing import NamedTuple
 import numpy as np
 
 from minicnn.data.errors import DataError
-from minicnn.data.tiff import TIFF_SUFFIXES, read_image
+from minicnn.data.files import refuse_non_utf8_name
+from minicnn.data.tiff import CHANNEL_AXES, TIFF_SUFFIXES, read_image, read_tiff
 
 
 class Pair(NamedTuple):
@@ -40,6 +41,7 @@ def tiff_files(folder, role):
     for path in sorted(folder.iterdir()):
         is_tiff = path.suffix.lower() in TIFF_SUFFIXES and not path.name.startswith(".")
         if path.is_file() and is_tiff:
+            refuse_non_utf8_name(path)
             if path.stem in files:
                 raise DataError(f"{role} folder {folder} holds both {files[path.stem].name} and "
                                 f"{path.name}; keep one file per name")
@@ -67,10 +69,30 @@ def channels_before_plane(array, channel_axis, path):
     return np.moveaxis(array, channel_axis, -3)
 
 
-def as_image(array, path, channel_axis=None):
-    """float32 (H, W); or (C, H, W), the channel axis moved first, when `channel_axis` is given."""
+def refuse_undeclared_channels(axes, shape, path, channel_axis):
+    """The one rule, in training and prediction alike: an image whose file says it has channels
+    (an RGB image, axes ...S; an ImageJ C axis) is read with its channels only when
+    `channel_axis` names them; without it images are single-channel, and such a file is refused
+    (never read as a stack of planes)."""
+    if channel_axis is not None or axes is None:
+        return
+    for axis, (letter, size) in enumerate(zip(axes, shape)):
+        if letter in CHANNEL_AXES and size > 1:
+            kind = "an RGB image" if letter == "S" else "a multi-channel ImageJ image"
+            axis -= len(shape)
+            raise DataError(f"{path} is {kind}: {size} channels on axis {axis} (shape {shape}, "
+                            f"axes {axes}), but without --channel-axis (channel_axis=) images are "
+                            f"read as one channel: convert it to one channel (e.g. Fiji: Image > "
+                            f"Type > 8-bit), or use its channels with --channel-axis {axis} and "
+                            f"a model trained on {size}-channel images")
+
+
+def as_image(array, path, channel_axis=None, axes=None):
+    """float32 (H, W); or (C, H, W), the channel axis moved first, when `channel_axis` is given.
+    axes: what the file says about its axes (see `read_tiff`), to refuse undeclared channels."""
     if array.dtype.kind not in "biuf":
         raise DataError(f"{path} has pixel type {array.dtype}; expected uint8, uint16 or float")
+    refuse_undeclared_channels(axes, array.shape, path, channel_axis)
     if channel_axis is None:
         array = _drop_leading_ones(array, 2)
         if array.ndim != 2:
@@ -87,16 +109,25 @@ def as_image(array, path, channel_axis=None):
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def refuse_fractional_labels(mask, path, hint):
+    """A mask holds whole numbers (0/1, 0/255, object or class ids); fractional values mean
+    another kind of image: a probability map, or the raw images. `hint` says what to do."""
+    if mask.dtype.kind == "f" and not np.all(mask == np.round(mask)):
+        fractional = mask[mask != np.round(mask)]
+        raise DataError(f"mask {path} holds fractional values ({float(fractional.min()):.3g} .. "
+                        f"{float(fractional.max()):.3g}); a mask holds whole numbers (0/1, 0/255, "
+                        f"object or class ids): {hint}")
+
+
 def as_mask(array, path, classes=None):
     """(H, W) mask: foreground 0/1 uint8, or class indices in [0, classes)."""
     mask = _drop_leading_ones(array, 2)
     if mask.ndim != 2:
         raise DataError(f"mask {path} has shape {array.shape}; expected a 2-D mask (H, W)")
+    refuse_fractional_labels(mask, path, "is --masks (masks_dir) the folder of the annotations, "
+                             "not of the raw images or of predicted probabilities?")
     if classes is None:
         return (mask != 0).astype(np.uint8)
-    if mask.dtype.kind == "f" and not np.all(mask == np.round(mask)):
-        raise DataError(f"mask {path} holds fractional values; with classes={classes} expected "
-                        f"whole class indices 0..{classes - 1}")
     low, high = mask.min(), mask.max()
     if low < 0 or high >= classes:
         raise DataError(f"mask {path} holds values {low:g}..{high:g}; with classes={classes} "
@@ -115,6 +146,9 @@ def read_pairs(images_dir, masks_dir, classes=None, channel_axis=None):
     """
     if classes is not None and (not isinstance(classes, (int, np.integer)) or classes < 2):
         raise DataError(f"classes must be an integer >= 2 (background is class 0), got {classes!r}")
+    if Path(images_dir).resolve() == Path(masks_dir).resolve():
+        raise DataError(f"--images and --masks (images_dir, masks_dir) are the same folder "
+                        f"{images_dir}; the masks (annotations) go in a folder of their own")
     images = tiff_files(images_dir, "images")
     masks = tiff_files(masks_dir, "masks")
     no_mask, no_image = images.keys() - masks.keys(), masks.keys() - images.keys()
@@ -129,8 +163,13 @@ def read_pairs(images_dir, masks_dir, classes=None, channel_axis=None):
 
     pairs = []
     for name in sorted(images):
-        image = as_image(read_image(images[name]), images[name], channel_axis)
-        mask = as_mask(read_image(masks[name]), masks[name], classes)
+        raw, axes = read_tiff(images[name])
+        image = as_image(raw, images[name], channel_axis, axes)
+        raw_mask = read_image(masks[name])
+        if raw_mask.any() and np.array_equal(raw, raw_mask):
+            raise DataError(f"mask {masks[name]} is identical to its image {images[name]}; is "
+                            f"--masks (masks_dir) the folder of the annotations?")
+        mask = as_mask(raw_mask, masks[name], classes)
         if image.shape[-2:] != mask.shape:
             raise DataError(f"image {images[name]} is {image.shape[-2]}x{image.shape[-1]} (shape "
                             f"{image.shape}) but its mask {masks[name]} is {mask.shape[0]}x"
