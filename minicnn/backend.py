@@ -7,7 +7,7 @@ CuPy is missing or no GPU is present; `cuda_available()` says whether the GPU pa
 import numpy as np
 import numpy.lib.stride_tricks as np_stride_tricks
 
-try:  # CuPy is optional: `pip install "minicnn[cuda]"`
+try:  # CuPy is optional: `pip install ".[cuda]"` in the minicnn checkout
     import cupy as _cupy
 except Exception:  # ImportError, or a CuPy build that fails to load its CUDA libraries
     _cupy = None
@@ -42,8 +42,8 @@ def check_device_name(device):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device == "cuda" and not cuda_available():
         raise RuntimeError("device='cuda' was asked for, but CuPy with a GPU is not available; "
-                           "install it with `pip install \"minicnn[cuda]\"` on a machine with an "
-                           "NVIDIA GPU, or use device='cpu'")
+                           "install it with `pip install \".[cuda]\"` (in the minicnn checkout) "
+                           "on a machine with an NVIDIA GPU, or use device='cpu'")
 
 
 def to_device(x, device):

@@ -261,7 +261,7 @@ def add_export_parser(commands):
         description="Write a trained model for other tools: --format onnx (ONNX Runtime, "
         "deepImageJ), bioimageio (a bioimage.io model package .zip for Fiji, ilastik, QuPath, "
         "napari), torch (model.pt for PyTorch). onnx and bioimageio need "
-        "`pip install \"minicnn[export]\"`, torch needs PyTorch.")
+        "`pip install \".[export]\"` in the minicnn checkout, torch needs PyTorch.")
     export.add_argument("model", help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
     export.add_argument("--format", required=True, choices=["onnx", "bioimageio", "torch"])
     export.add_argument("--out", required=True, help="the file to write (.onnx, .zip or .pt)")

@@ -20,7 +20,7 @@ system's words:
 
 The optional packages (onnx, onnxruntime, bioimageio.spec, bioimageio.core, torch) are imported
 inside the functions that need them: `import minicnn` stays NumPy-only.
-`pip install "minicnn[export]"` adds all but torch (install torch from pytorch.org).
+`pip install ".[export]"` (in the checkout) adds all but torch (torch: pytorch.org).
 
 Walking the tree: a layer (Conv2d, ReLU, ...) becomes one node (ONNX) or one torch layer. A
 chain (Sequential, ConvBlock: their forward applies the children in order) becomes its children
@@ -44,7 +44,7 @@ from minicnn.ops.geometry import pair
 OPSET = 17           # ONNX operator set: Resize, BatchNormalization, Softmax(axis) as used here
 IR_VERSION = 8       # the ONNX file-format version that goes with opset 17 (older runtimes read it)
 INPUT, OUTPUT = "image", "probabilities"        # tensor names in the ONNX graph and rdf.yaml
-EXTRA = 'pip install "minicnn[export]"'
+EXTRA = 'pip install ".[export]" in the minicnn checkout'
 CHAINS = (Sequential, ConvBlock)     # modules whose forward applies their children in order
 
 

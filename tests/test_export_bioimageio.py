@@ -10,7 +10,7 @@ import pytest
 
 for package in ("bioimageio.spec", "bioimageio.core", "onnx", "onnxruntime"):
     pytest.importorskip(package, reason=f'bioimage.io export needs {package}: '
-                                        f'pip install "minicnn[export]"')
+                                        f'pip install ".[export]"')
 
 import bioimageio.core as core  # noqa: E402  (core.test_model: not a name pytest would collect)
 from bioimageio.core import (Sample, Tensor, create_prediction_pipeline,  # noqa: E402

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx", reason='ONNX export needs onnx: pip install "minicnn[export]"')
+onnx = pytest.importorskip("onnx", reason='ONNX export needs onnx: pip install ".[export]"')
 ort = pytest.importorskip("onnxruntime",
-                          reason='ONNX tests need onnxruntime: pip install "minicnn[export]"')
+                          reason='ONNX tests need onnxruntime: pip install ".[export]"')
 
 import minicnn as mc  # noqa: E402
 from minicnn import cli, interop, pipeline  # noqa: E402
@@ -133,7 +133,7 @@ def test_missing_package_names_the_extra(monkeypatch, capsys, tmp_path):
     out = str(tmp_path / "never.onnx")
     assert cli.main(["export", "nuclei", "--format", "onnx", "--out", out]) == 2
     error = capsys.readouterr().err
-    assert "package onnx" in error and 'minicnn[export]' in error and error.count("\n") == 1
+    assert "package onnx" in error and '.[export]' in error and error.count("\n") == 1
     assert os.listdir(tmp_path) == []
     with pytest.raises(ModuleNotFoundError, match=r"onnxruntime.*minicnn\[export\]"):
         monkeypatch.setitem(sys.modules, "onnxruntime", None)
