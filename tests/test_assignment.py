@@ -260,7 +260,7 @@ MISTAKES = {
         "conv2d_backward", CONV_DX_DW + "\nreturn dx, dw / g.shape[0], g.sum(axis=(0, 2, 3))",
         "dL/dw is 2 times too small: it divides by the batch size N (2) once too often"),
     "bce mean without 1/N": ("bce_backward", """
-s = activation.Sigmoid().forward(self.x)
+s = activation.stable_sigmoid(self.x)
 return g * (self.w * s - self.p * self.t), None, None""",
                              "dL/dlogits is 32 times too large: a division by the number of "
                              "elements (32) is missing"),

@@ -6,8 +6,8 @@ Notation:
   H, W     image height and width (any number of spatial axes works: (N, C, *S))
   x        logits, the raw network output before sigmoid/softmax
   t        target (ground truth); for cross_entropy, integer class labels
-  g        dLoss/dOutput: a number for reduction "mean"/"sum", an array shaped like the
-           per-element loss for reduction "none"
+  g        dL/dloss, the incoming gradient: a number for reduction "mean"/"sum", an array
+           shaped like the per-element loss for reduction "none";  dx the returned gradient
 
 Reductions (PyTorch's rule): "none" returns the per-element loss, "sum" its sum, "mean" its
 average; for a weighted cross_entropy "mean" divides by the summed weights instead of the count.
@@ -56,7 +56,7 @@ def _reduce(per_element, reduction):
 
 
 def _expand(g, shape, reduction):
-    """dLoss/d(per-element loss) from dLoss/dOutput: the inverse bookkeeping of `_reduce`."""
+    """dL/d(per-element loss) from g = dL/dloss: the inverse bookkeeping of `_reduce`."""
     xp = get_array_module(g)
     if reduction == "none":
         return g
@@ -114,7 +114,7 @@ class BCEWithLogits(Function):
 
     def backward(self, g):
         # BEGIN SOLUTION bce_backward
-        s = activation.Sigmoid().forward(self.x)                        # shaped like x
+        s = activation.stable_sigmoid(self.x)                           # shaped like x
         dx = self.w * s - self.p * self.t                               # w s - p t
         return _expand(g, self.x.shape, self.reduction) * dx, None, None
         # END SOLUTION

@@ -6,7 +6,7 @@ Notation:
   H, W     spatial size (batch_norm takes (N, C) or (N, C, H, W); any number of spatial axes)
   M        N * H * W, the number of values averaged per channel
   x_hat    the normalized input, mean 0 and variance 1 per channel
-  g        dLoss/dOutput, shaped like x
+  g        dL/dy, the incoming gradient, shaped like x;  dx, dw, db the returned gradients
 """
 import numbers
 
@@ -70,15 +70,15 @@ class BatchNorm(Function):
     def backward(self, g):
         # BEGIN SOLUTION batch_norm_backward
         axes, x_hat, r = self.axes, self.x_hat, self.r
-        g_bias = g.sum(axis=axes)                                  # (C,)
-        g_weight = (g * x_hat).sum(axis=axes)                      # (C,)
+        db = g.sum(axis=axes)                                      # (C,)
+        dw = (g * x_hat).sum(axis=axes)                            # (C,)
         g_hat = g * self.weight                                    # dL/dx_hat, (N, C, H, W)
         if not self.use_batch_stats:
-            return g_hat * r, g_weight, g_bias
+            return g_hat * r, dw, db
         M = x_hat.size // x_hat.shape[1]
         dx = (r / M) * (M * g_hat - g_hat.sum(axis=axes, keepdims=True)
                         - x_hat * (g_hat * x_hat).sum(axis=axes, keepdims=True))
-        return dx, g_weight, g_bias
+        return dx, dw, db
         # END SOLUTION
 
 
