@@ -190,6 +190,54 @@ def test_student_copy_imports_and_its_exercises_raise(student_copy, capsys):
     assert "NotImplementedError: exercise relu_backward: return dL/dx" in message.stderr
 
 
+READABLE_OR_FAST = """
+import warnings
+import numpy as np
+import minicnn as mc, minicnn.functional as F
+x = mc.tensor(np.ones((1, 1, 4, 4)), requires_grad=True)
+ops = {"conv2d": lambda: F.conv2d(x, mc.tensor(np.ones((1, 1, 3, 3)))),
+       "max_pool2d": lambda: F.max_pool2d(x, 2),
+       "upsample": lambda: F.upsample(x, scale_factor=2).sum().backward()}
+for name, op in ops.items():
+    try:
+        op()
+        print(name, "ran")
+    except NotImplementedError as stub:
+        print(name, str(stub).split(":")[0])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    mc.set_fast(True)
+print("get_fast", mc.get_fast(), "warned:", [str(w.message) for w in caught])
+"""
+
+
+def test_the_copy_runs_the_ops_the_student_writes(student_copy):
+    """By default, with no MINICNN_FAST set, a copy runs its readable ops (the stubs), not the
+    fast twins of conv2d, max-pool and upsample: those are left out of the copy (they compute the
+    exercises' answers). The instructor's minicnn keeps its fast path on."""
+    assert sorted(p.name for p in (student_copy / "minicnn" / "fast").iterdir()) == \
+        ["__init__.py"]
+    env = {k: v for k, v in os.environ.items() if k not in ("MINICNN_FAST", "PYTHONPATH")}
+    run = lambda folder: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", READABLE_OR_FAST], cwd=folder, capture_output=True, text=True,
+        env={**env, "PYTHONPATH": str(folder)})
+    student = run(student_copy)
+    assert student.returncode == 0, student.stderr
+    assert student.stdout.split("\n")[:3] == ["conv2d exercise conv2d_forward",
+                                              "max_pool2d exercise max_pool2d_forward",
+                                              "upsample exercise upsample_nearest_backward"]
+    assert "get_fast False warned: ['this student copy of minicnn has no fast ops" in \
+        student.stdout
+    library = run(PACKAGE.parent)
+    assert library.stdout.split("\n")[:3] == ["conv2d ran", "max_pool2d ran", "upsample ran"]
+    assert "get_fast True warned: []" in library.stdout
+    conftest = (student_copy / "tests" / "conftest.py").read_text()
+    assert "MINICNN_FAST" not in conftest      # the copy needs no switch to test its own ops
+    readme = " ".join((student_copy / "README.md").read_text().split())
+    assert "runs the ops in `minicnn/ops`, the code you write" in readme
+    assert "this copy leaves them out, so `mc.set_fast(True)` only warns" in readme
+
+
 def test_the_copy_holds_no_derivation_of_an_exercise(student_copy):
     loss = (student_copy / "minicnn" / "ops" / "loss.py").read_text()
     assert "w s - p t" not in loss and "softmax_ic - [c == y]" not in loss

@@ -130,7 +130,7 @@ def run_student(root, work, names, timeout):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
     env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1",
-               MINICNN_FAST="0")   # the student's readable ops, not their fast twins (minicnn/fast)
+               MINICNN_FAST="0")   # the readable ops even in a copy that has the fast twins
     pending = list(names)
     while pending:
         command = [sys.executable, str(RUNNER), str(EXERCISES), str(work), str(timeout), *pending]

@@ -6,6 +6,9 @@ OUTDIR/
                       their code, and no marker comment is left. Loop twins of a selected
                       exercise (same marker name in minicnn/reference) become stubs too, so
                       the copy holds no answer. This kit (minicnn/assignment) is left out.
+                      minicnn/fast/ holds only a switch that always picks the readable op
+                      (copy_fast.py): the fast twins of conv2d, max-pool and upsample would
+                      run instead of the student's code, and they compute the answers.
     tests/            the public tests of each selected exercise (inputs of their own: the
                       graded cases are hidden)
     notebooks/        the tutorials as assignments (notebooks.py), when the tutorials are there
@@ -27,6 +30,8 @@ from minicnn.assignment.exercises import CATALOGUE, select
 PACKAGE = Path(__file__).resolve().parent.parent      # the installed minicnn/
 PUBLIC_TESTS = Path(__file__).with_name("public_tests")
 SKIPPED = {"__pycache__", "assignment"}                # compiled answers; this kit
+FAST = "fast"                                          # the fast twins: replaced by a switch
+FAST_SWITCH = Path(__file__).with_name("copy_fast.py")  # ... that always picks the readable op
 
 
 def available():
@@ -98,6 +103,10 @@ def copy_package(source, target, chosen):
             continue
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
+        if relative.parts[0] == FAST:
+            if relative.as_posix() == f"{FAST}/__init__.py":
+                shutil.copyfile(FAST_SWITCH, destination)
+            continue
         if path.suffix != ".py":
             shutil.copyfile(path, destination)
             continue
@@ -148,11 +157,17 @@ def readme(chosen, with_notebooks=False):
              "3. Your teacher grades on other inputs than the public tests, scores every "
              "output of every case (dx, dw, db ...) on its own, and names the likely mistake "
              "when one is wrong (transposed, a missing sum over the batch, off by a constant "
-             "factor, wrong sign, a max-pool gradient on the wrong element ...).", ""]
+             "factor, wrong sign, a max-pool gradient on the wrong element ...).", "",
+             "Everything in this copy (tests, notebooks, your own scripts) runs the ops in "
+             "`minicnn/ops`, the code you write. minicnn itself also has fast versions of "
+             "conv2d, max-pool and upsample in `minicnn/fast/`, which docstrings and the "
+             "tutorials mention; this copy leaves them out, so `mc.set_fast(True)` only warns "
+             "and the readable ops run.", ""]
     if with_notebooks:
-        lines += ["The `notebooks/` folder holds the tutorials as exercises: run "
-                  "`pip install notebook` and `jupyter notebook notebooks`, replace each stub "
-                  "(a to-do comment and `raise NotImplementedError`) with your code and run "
+        lines += ["The `notebooks/` folder holds the tutorials as exercises. Install what they "
+                  "need once, in the environment above (`pip install -e \".[tutorials]\"`: "
+                  "Jupyter and scikit-learn), start `jupyter notebook notebooks`, replace each "
+                  "stub (a to-do comment and `raise NotImplementedError`) with your code and run "
                   "the check cell after it; answer the written questions at the end of each "
                   "notebook in their cells.", ""]
     lines += ["## The exercises", "",
@@ -179,6 +194,7 @@ dependencies = ["numpy>=1.26", "scipy>=1.11", "tifffile>=2023.7", "matplotlib>=3
 
 [project.optional-dependencies]
 test = ["pytest>=7"]
+tutorials = ["notebook>=7", "scikit-learn>=1.3"]
 
 [tool.setuptools.packages.find]
 include = ["minicnn*"]
