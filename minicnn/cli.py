@@ -159,7 +159,8 @@ def build_parser():
     kit = assignment.add_subparsers(dest="action", metavar="ACTION")
     make = kit.add_parser("make", help="write a student copy with exercises to fill in")
     make.add_argument("outdir")
-    make.add_argument("--only", help="comma-separated exercise names (default: all)")
+    make.add_argument("--only", help="comma-separated exercise names (default: all; 'none': "
+                                     "a complete copy, for its notebooks)")
     make.add_argument("--seed", type=int, default=None,
                       help="seed of the hidden graded cases (default: a new random one, kept in "
                            "the instructor's record, $MINICNN_HOME or ~/.minicnn)")
@@ -275,11 +276,29 @@ def run_export(args):
     print(f"wrote {args.out} ({args.format}, {os.path.getsize(args.out) / 1e6:.2f} MB)")
 
 
+def exercise_names(only):
+    """--only's value -> the names for assignment.make: None for all, [] for 'none'."""
+    if only is None:
+        return None
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    if names == ["none"]:
+        return []
+    if not names:
+        raise ValueError(f"--only {only!r} names no exercise: give comma-separated exercise "
+                         f"names, or 'none' for a copy without exercises")
+    return names
+
+
 def run_assignment(args):
-    from minicnn import assignment
+    try:
+        from minicnn import assignment
+    except ImportError:
+        raise ValueError(f"the minicnn in {os.path.dirname(minicnn.__file__)} has no assignment "
+                         f"kit (a student copy?): make and grade with the instructor's "
+                         f"minicnn") from None
 
     if args.action == "make":
-        only = [name.strip() for name in args.only.split(",")] if args.only else None
+        only = exercise_names(args.only)
         out = assignment.make(args.outdir, only=only, force=args.force, seed=args.seed,
                               gradescope=args.gradescope)
         kept = assignment.record.path_of(assignment.record.copy_id(out))

@@ -452,3 +452,25 @@ def test_cli_make_and_grade(tmp_path, capsys):
     table = " ".join(capsys.readouterr().out.split())
     assert "relu_backward 0/5 not implemented" in table and "sgd_step" not in table
     assert cli.main(["assignment", "grade", str(tmp_path / "nowhere")]) == 2
+
+
+def test_cli_only_none_makes_a_complete_copy_and_an_empty_only_is_refused(tmp_path, capsys):
+    """--only none: the complete copy course.md hands out for the notebooks of weeks 8-10 (a U-Net
+    needs every backward pass); an --only that names nothing is a mistake, not 'all'."""
+    out = tmp_path / "complete"
+    assert cli.main(["assignment", "make", str(out), "--only", "none"]) == 0
+    capsys.readouterr()
+    assert "raise NotImplementedError(" not in "".join(
+        p.read_text() for p in (out / "minicnn").rglob("*.py"))
+    readme = " ".join((out / "README.md").read_text().split())
+    assert "a complete copy of minicnn" in readme and "## The exercises" not in readme
+    assert "python -m minicnn.cli train --help" in readme
+    for empty in ("", ","):
+        assert cli.main(["assignment", "make", str(tmp_path / "empty"), "--only", empty]) == 2
+        assert "names no exercise" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()
+    # the kit is not in a copy: its own cli says where to make and grade
+    done = subprocess.run([sys.executable, "-m", "minicnn.cli", "assignment", "grade", "."],
+                          cwd=out, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(out)})
+    assert done.returncode == 2 and "has no assignment kit (a student copy?)" in done.stderr

@@ -130,11 +130,14 @@ def stub_message(exercise, block, file):
 
 
 def readme(chosen, with_notebooks=False):
-    lines = ["# minicnn: back-propagation, written by you", "",
-             "This folder holds a copy of minicnn, a small deep-learning engine on NumPy, in which "
+    intro = ("This folder holds a copy of minicnn, a small deep-learning engine on NumPy, in which "
              "some functions are missing: backward passes, optimizer steps, forward passes. "
              "Each one now raises `NotImplementedError` with its task in the message. Write "
-             "them, and the engine trains a U-Net again.", "",
+             "them, and the engine trains a U-Net again.") if chosen else (
+             "This folder holds a complete copy of minicnn, a small deep-learning engine on "
+             "NumPy, with no library exercise in it: use it for the notebooks and your own "
+             "experiments.")
+    lines = ["# minicnn: back-propagation, written by you", "", intro, "",
              "## Set up (once)", "",
              "In a terminal, in this folder, make an environment of its own for this copy, so "
              "that it never mixes with another minicnn on your computer:", "",
@@ -142,41 +145,49 @@ def readme(chosen, with_notebooks=False):
              "python -m venv .venv",
              ". .venv/bin/activate          # Windows: .venv\\Scripts\\activate",
              "pip install -e \".[test]\"",
-             "python -m pytest",
+             *(["python -m pytest"] if chosen else []),
              "```", "",
-             "The tests fail until you have written the exercises. Come back to this folder "
-             "and run `. .venv/bin/activate` in each new terminal.", "",
-             "## What to do", "",
-             "1. Open the file, find the stub that raises `NotImplementedError(\"exercise "
-             "...\")` and replace it with your code. Write only there: the rest of the copy "
-             "must stay as it is (grading lists every file changed outside the exercises). "
-             "Read the module's docstring and the forward pass next to it first: they give "
-             "the notation, the shapes and what was saved for you on `self`.",
-             "2. Check yourself with the public tests (`python -m pytest`, or one exercise: "
-             "`python -m pytest tests/test_relu_backward.py`).",
-             "3. Your teacher grades on other inputs than the public tests, scores every "
-             "output of every case (dx, dw, db ...) on its own, and names the likely mistake "
-             "when one is wrong (transposed, a missing sum over the batch, off by a constant "
-             "factor, wrong sign, a max-pool gradient on the wrong element ...).", "",
+             ("The tests fail until you have written the exercises. " if chosen else "")
+             + "Come back to this folder and run `. .venv/bin/activate` in each new terminal. "
+             "The `minicnn` command is not installed here (so that it never replaces your "
+             "teacher's); run it as `python -m minicnn.cli`, e.g. "
+             "`python -m minicnn.cli train --help`.", "",
              "Everything in this copy (tests, notebooks, your own scripts) runs the ops in "
-             "`minicnn/ops`, the code you write. minicnn itself also has fast versions of "
-             "conv2d, max-pool and upsample in `minicnn/fast/`, which docstrings and the "
-             "tutorials mention; this copy leaves them out, so `mc.set_fast(True)` only warns "
-             "and the readable ops run.", ""]
+             "`minicnn/ops`" + (", the code you write" if chosen else "") + ". minicnn itself "
+             "also has fast versions of conv2d, max-pool and upsample in `minicnn/fast/`, which "
+             "docstrings and the tutorials mention; this copy leaves them out, so "
+             "`mc.set_fast(True)` only warns and the readable ops run.", ""]
+    if chosen:
+        lines += ["## What to do", "",
+                  "1. Open the exercise's file (the table below), find the stub that raises "
+                  "`NotImplementedError(\"exercise ...\")` and replace it with your code. Write "
+                  "only there: the rest of the copy must stay as it is (grading lists every "
+                  "file changed outside the exercises). Read the module's docstring and the "
+                  "forward pass next to it first: they give the notation, the shapes and what "
+                  "was saved for you on `self`.",
+                  "2. Check yourself with the public tests (`python -m pytest`, or one "
+                  f"exercise: `python -m pytest tests/test_{chosen[0].name}.py`).",
+                  "3. Your teacher grades on other inputs than the public tests, scores every "
+                  "output of every case (dx, dw, db ...) on its own, and names the likely "
+                  "mistake when one is wrong (transposed, a missing sum over the batch, off by "
+                  "a constant factor, wrong sign, a max-pool gradient on the wrong element ...).",
+                  ""]
     if with_notebooks:
-        lines += ["The `notebooks/` folder holds the tutorials as exercises. Install what they "
+        lines += ["## The notebooks", "",
+                  "The `notebooks/` folder holds the tutorials as exercises. Install what they "
                   "need once, in the environment above (`pip install -e \".[tutorials]\"`: "
                   "Jupyter and scikit-learn), start `jupyter notebook notebooks`, replace each "
                   "stub (a to-do comment and `raise NotImplementedError`) with your code and run "
                   "the check cell after it; answer the written questions at the end of each "
                   "notebook in their cells.", ""]
-    lines += ["## The exercises", "",
-              "| exercise | file | points | task |", "|---|---|---|---|"]
-    for e in chosen:
-        lines.append(f"| `{e.name}` | `minicnn/{e.file}` | {e.points} | {e.task} |")
-    lines += ["", "A tip: `mc.gradcheck(fn, *inputs)` compares your gradients with numerical "
-              "ones; its report names the first element that differs and the ratio of the two "
-              "(a constant ratio such as 2, -1 or 1/N points at a missing factor).", ""]
+    if chosen:
+        lines += ["## The exercises", "",
+                  "| exercise | file | points | task |", "|---|---|---|---|"]
+        lines += [f"| `{e.name}` | `minicnn/{e.file}` | {e.points} | {e.task} |" for e in chosen]
+        lines += ["", "A tip: `mc.gradcheck(fn, *inputs)` compares your gradients with "
+                  "numerical ones; its report names the first element that differs and the "
+                  "ratio of the two (a constant ratio such as 2, -1 or 1/N points at a missing "
+                  "factor).", ""]
     return "\n".join(lines)
 
 
