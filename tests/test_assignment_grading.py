@@ -234,3 +234,39 @@ def test_a_batch_survives_a_hang_and_a_folder_without_a_copy(base, tmp_path):
     rows = {row["student"]: row for row in csv.DictReader((tmp_path / "book.csv").open())}
     assert rows["dora"]["total"] == "0" and "holds no minicnn package" in rows["dora"]["notes"]
     assert rows["eve"]["total"] == "0" and "did not finish importing" in rows["eve"]["notes"]
+
+
+def test_the_autograder_setup_installs_into_a_venv_on_python_3_11(home, tmp_path):
+    """setup.sh on Gradescope's default image (Ubuntu 22.04, whose python3 is 3.10, and where
+    python3.11 must first come from apt), in a stand-in layout: stand-ins for python3 (3.10),
+    apt-get (records its calls, then 'installs' python3.11) and python3.11 (this Python).
+    pip installs minicnn without its dependencies here (numpy and co. are not downloaded): what
+    is checked is that minicnn lands in $ROOT/venv on Python >= 3.11 and that run_autograder
+    uses that venv."""
+    make(tmp_path / "kit", only=["relu_backward"], gradescope=True)
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(tmp_path / "kit-autograder.zip") as bundle:
+        bundle.extractall(root / "source")
+    shims, calls = tmp_path / "bin", tmp_path / "apt-calls.txt"
+    shims.mkdir()
+    base = getattr(sys, "_base_executable", sys.executable)
+    scripts = {
+        "python3": "exit 1\n",                                     # 3.10: fails the version test
+        "python3.11": f'[ -f "{calls}" ] || exit 127\nexec "{base}" "$@"\n',  # after apt only
+        "apt-get": f'echo "$@" >> "{calls}"\n'}
+    for name, body in scripts.items():
+        (shims / name).write_text("#!/bin/sh\n" + body)
+        (shims / name).chmod(0o755)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{shims}:{os.environ['PATH']}",
+           "PIP_NO_DEPS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    done = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert calls.read_text().split("\n")[:2] == ["update", "install -y python3.11 python3.11-venv"]
+    venv_python = root / "venv" / "bin" / "python"
+    found = subprocess.run([str(venv_python), "-c", "import sys, importlib.metadata as m; "
+                            "print(sys.version_info >= (3, 11), m.version('minicnn'))"],
+                           capture_output=True, text=True)
+    assert found.stdout.split() == ["True", "0.1.0"], found.stderr
+    run = (root / "source" / "run_autograder").read_text()
+    assert '"${PYTHON:-$ROOT/venv/bin/python}"' in run

@@ -2,6 +2,7 @@
 
 OUTDIR-autograder/ (and the same files in OUTDIR-autograder.zip, the file to upload):
     setup.sh           installs the instructor's minicnn (the reference, solutions included)
+                       in a virtual environment, /autograder/venv, on Python 3.11 or newer
     run_autograder     grades /autograder/submission into /autograder/results/results.json
     reference/         the installed minicnn's source with a pyproject, for setup.sh
     home/assignments/  the instructor's record of the copy (hidden cases' seed, file hashes)
@@ -9,8 +10,8 @@ OUTDIR-autograder/ (and the same files in OUTDIR-autograder.zip, the file to upl
 Gradescope copies the zip's files to /autograder/source and runs setup.sh once when it builds
 the image, then run_autograder for each submission. The submission is the student's folder
 (the copy with their answers), zipped; grade finds the copy inside it. AUTOGRADER_ROOT
-(default /autograder) and PYTHON (default python3) can be set to run the script elsewhere, e.g.
-in a test with a stand-in folder layout.
+(default /autograder) and, for run_autograder, PYTHON (default /autograder/venv/bin/python)
+can be set to run the scripts elsewhere, e.g. in a test with a stand-in folder layout.
 """
 import json
 import os
@@ -22,11 +23,24 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent      # the installed minicnn/
 
 SETUP = """#!/usr/bin/env bash
-# Gradescope runs this once, when it builds the autograder's image.
+# Gradescope runs this once, when it builds the autograder's image: a virtual environment in
+# $ROOT/venv with the instructor's minicnn, on Python 3.11 or newer. Ubuntu 22.04 (Gradescope's
+# default image) has Python 3.10 as python3: then python3.11 comes from its packages. Ubuntu
+# 24.04 refuses pip installs outside a virtual environment.
 set -euo pipefail
-apt-get install -y python3 python3-pip python3-venv > /dev/null 2>&1 || true
-python3 -m pip install --upgrade pip
-python3 -m pip install /autograder/source/reference
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    PYTHON=python3.11
+fi
+if ! "$PYTHON" -m venv "$ROOT/venv" 2>/dev/null; then    # that Python, or its venv, is missing
+    rm -rf "$ROOT/venv"
+    apt-get update
+    apt-get install -y "$PYTHON" "$PYTHON-venv"
+    "$PYTHON" -m venv "$ROOT/venv"
+fi
+"$ROOT/venv/bin/python" -m pip install --upgrade pip
+"$ROOT/venv/bin/python" -m pip install "$ROOT/source/reference"
 """
 
 RUN = """#!/usr/bin/env bash
@@ -34,7 +48,8 @@ RUN = """#!/usr/bin/env bash
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
-MINICNN_HOME="$ROOT/source/home" "${PYTHON:-python3}" -m minicnn.cli assignment grade \\
+PYTHON="${PYTHON:-$ROOT/venv/bin/python}"            # the one setup.sh installed minicnn in
+MINICNN_HOME="$ROOT/source/home" "$PYTHON" -m minicnn.cli assignment grade \\
     "$ROOT/submission" --json "$ROOT/results/results.json"
 status=$?
 if [ "$status" -ge 2 ] || [ ! -f "$ROOT/results/results.json" ]; then
