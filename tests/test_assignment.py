@@ -474,3 +474,30 @@ def test_cli_only_none_makes_a_complete_copy_and_an_empty_only_is_refused(tmp_pa
                           cwd=out, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(out)})
     assert done.returncode == 2 and "has no assignment kit (a student copy?)" in done.stderr
+
+
+def course_commands():
+    """Every `minicnn ...` command docs/course.md names: the lines of its bash blocks and its
+    inline code spans (comments and bare `minicnn assignment make` mentions left out)."""
+    text = (PACKAGE.parent / "docs" / "course.md").read_text()
+    blocks = "\n".join(re.findall(r"```bash\n(.*?)```", text, re.S))
+    spans = re.findall(r"`(minicnn [^`]+)`", text) + re.findall(r"^(minicnn .+)$", blocks, re.M)
+    commands = {span.split("#")[0].strip() for span in spans}
+    return sorted(commands - {"minicnn assignment make", "minicnn assignment grade"})
+
+
+def test_every_command_in_course_md_exists_and_makes_what_it_says(tmp_path, monkeypatch,
+                                                                     capsys):
+    commands = course_commands()
+    assert any("--only none" in c for c in commands) and any("--batch" in c for c in commands)
+    for k, command in enumerate(commands):
+        argv = command.split()[1:]
+        try:
+            args = cli.build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/course.md: `{command}` is not a valid command line: "
+                        f"{capsys.readouterr().err}")
+        if args.command == "assignment" and args.action == "make":   # run it, in its own folder
+            (tmp_path / str(k)).mkdir()
+            monkeypatch.chdir(tmp_path / str(k))
+            assert cli.main(argv) == 0, (command, capsys.readouterr().err)
