@@ -264,6 +264,20 @@ def test_readme_lists_the_exercises(student_copy):
     readme = (student_copy / "README.md").read_text()
     for exercise in AVAILABLE:
         assert f"`{exercise.name}`" in readme and exercise.file in readme
+    # the table lists conv2d_backward before conv2d_forward (the catalogue's order)
+    assert "where the table lists both passes of an op, write the forward one first" in \
+        " ".join(readme.split())
+
+
+def test_a_loop_twin_stub_does_not_promise_to_come_back(student_copy):
+    """The loop twins of the exercises stay stubs in a copy (they hold the answers), even once the
+    student has written minicnn/ops: their message must not say 'write ... first'."""
+    text = (student_copy / "minicnn" / "reference" / "conv.py").read_text()
+    unwrapped = " ".join(re.sub(r'"\s*\n\s*"', "", text).split())
+    assert "write minicnn/ops/conv.py first" not in unwrapped
+    assert ("this loop version of the exercise is left out of the student copy (it holds the "
+            "answer); the version you write, and the one minicnn runs, is in "
+            "minicnn/ops/conv.py") in unwrapped
 
 
 def test_make_refuses_a_non_empty_folder_and_unknown_names(tmp_path):

@@ -218,6 +218,19 @@ def test_a_batch_of_three_gives_the_right_gradebook(base, tmp_path):
     assert "modified outside the exercises: minicnn/__init__.py" in rows["carol"]["notes"]
 
 
+def test_a_gradebook_leaves_blank_what_a_copy_does_not_have(base, tmp_path):
+    """One student hands in another week's copy: its row is blank where its copy has no such
+    exercise, not 0 as for an exercise left undone."""
+    submissions = tmp_path / "submissions"
+    solve(duplicate(base, submissions / "alice"))
+    make(submissions / "bob", only=["relu_backward"])
+    assert grade_batch(submissions, tmp_path / "book.csv") == 0
+    rows = {row["student"]: row for row in csv.DictReader((tmp_path / "book.csv").open())}
+    assert rows["alice"]["sgd_step"] == "15" and rows["alice"]["total"] == str(POINTS)
+    assert rows["bob"]["relu_backward"] == "0" and rows["bob"]["sgd_step"] == ""
+    assert rows["bob"]["total"] == "0"
+
+
 def test_a_batch_survives_a_hang_and_a_folder_without_a_copy(base, tmp_path):
     submissions = tmp_path / "submissions"
     (submissions / "dora").mkdir(parents=True)

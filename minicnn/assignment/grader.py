@@ -309,7 +309,8 @@ def gradescope_results(result):
 
 def grade_batch(submissions, csv_path, seed=None, timeout=TIMEOUT, out=None):
     """Grade every subfolder of submissions (one student copy each) into a gradebook CSV:
-    student, one column per exercise, total, notes. A submission that cannot be graded, crashes,
+    student, one column per exercise (blank for an exercise that is not in the student's copy),
+    total, notes. A submission that cannot be graded, crashes,
     hangs or does not import gets its row, with 0 and the reason; the batch never stops.
     Returns the exit status: 0, or 2 when submissions is not a folder."""
     out = out or sys.stdout
@@ -339,8 +340,8 @@ def grade_batch(submissions, csv_path, seed=None, timeout=TIMEOUT, out=None):
         if isinstance(result, str):
             writer.writerow([student, *[0] * len(names), 0, f"not graded: {result}"])
             continue
-        earned = {r["name"]: r["earned"] for r in result["rows"]}
-        writer.writerow([student, *[points(earned.get(n, 0)) for n in names],
+        earned = {r["name"]: r["earned"] for r in result["rows"]}   # blank: not in their copy
+        writer.writerow([student, *[points(earned[n]) if n in earned else "" for n in names],
                          points(sum(earned.values())), batch_notes(result)])
     record.write_atomically(csv_path, text.getvalue())
     print(f"wrote {csv_path}: {len(results)} students", file=out)

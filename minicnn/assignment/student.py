@@ -125,7 +125,8 @@ def stub_message(exercise, block, file):
         return None
     if file != exercise.file:
         return (f"exercise {exercise.name}: this loop version of the exercise is left out of "
-                f"the student copy; write minicnn/{exercise.file} first")
+                f"the student copy (it holds the answer); the version you write, and the one "
+                f"minicnn runs, is in minicnn/{exercise.file}")
     return f"exercise {exercise.name}: {exercise.task}"
 
 
@@ -172,6 +173,9 @@ def readme(chosen, with_notebooks=False):
                   "mistake when one is wrong (transposed, a missing sum over the batch, off by "
                   "a constant factor, wrong sign, a max-pool gradient on the wrong element ...).",
                   ""]
+        if any(e.name.endswith("_forward") for e in chosen):
+            lines[-1:-1] = ["", "A backward pass runs its forward pass first: where the table "
+                            "lists both passes of an op, write the forward one first."]
     if with_notebooks:
         lines += ["## The notebooks", "",
                   "The `notebooks/` folder holds the tutorials as exercises. Install what they "
