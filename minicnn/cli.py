@@ -161,7 +161,7 @@ def build_parser():
     make.add_argument("outdir")
     make.add_argument("--only", help="comma-separated exercise names (default: all; 'none': "
                                      "a complete copy, for its notebooks)")
-    make.add_argument("--seed", type=int, default=None,
+    make.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=None,
                       help="seed of the hidden graded cases (default: a new random one, kept in "
                            "the instructor's record, $MINICNN_HOME or ~/.minicnn)")
     make.add_argument("--gradescope", action="store_true",
@@ -169,7 +169,7 @@ def build_parser():
     make.add_argument("--force", action="store_true")
     grade = kit.add_parser("grade", help="grade a student copy, or a folder of them (--batch)")
     grade.add_argument("student_dir", nargs="?")
-    grade.add_argument("--seed", type=int, default=None,
+    grade.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=None,
                        help="seed of the hidden cases (default: the one in the instructor's "
                             "record of the copy)")
     grade.add_argument("--json", metavar="RESULTS_JSON",
@@ -178,7 +178,7 @@ def build_parser():
                        help="grade every subfolder of SUBMISSIONS (one student copy each)")
     grade.add_argument("--csv", metavar="GRADEBOOK_CSV",
                        help="with --batch: the gradebook to write (student, exercises, total)")
-    grade.add_argument("--timeout", type=int, default=60,
+    grade.add_argument("--timeout", type=number(int, 1, 3600), default=60,
                        help="seconds each exercise may run (default 60)")
     return parser
 

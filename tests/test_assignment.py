@@ -515,3 +515,21 @@ def test_every_command_in_course_md_exists_and_makes_what_it_says(tmp_path, monk
             (tmp_path / str(k)).mkdir()
             monkeypatch.chdir(tmp_path / str(k))
             assert cli.main(argv) == 0, (command, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["make", "{tmp}/neg", "--seed", "-1"], "--seed must be a whole number >= 0"),
+    (["grade", "{tmp}", "--seed", "x"], "--seed must be a whole number >= 0"),
+    (["grade", "{tmp}", "--timeout", "0"], "--timeout must be a whole number >= 1"),
+    (["grade", "{tmp}", "--timeout", "-5"], "--timeout must be a whole number >= 1"),
+])
+def test_cli_refuses_a_seed_or_timeout_out_of_range(argv, words, tmp_path, capsys):
+    """A negative seed was kept in the record and broke every later grade of that copy
+    ("expected non-negative integer"); a timeout of 0 or below silently meant no limit."""
+    argv = ["assignment", *[a.format(tmp=tmp_path) for a in argv]]
+    with pytest.raises(SystemExit) as stopped:          # argparse's usage error
+        cli.main(argv)
+    assert stopped.value.code == 2 and words in capsys.readouterr().err
+    assert not (tmp_path / "neg").exists()
+    with pytest.raises(ValueError, match="must be a whole number >= 0, got -1"):
+        make(tmp_path / "api", seed=-1)

@@ -283,3 +283,15 @@ def test_the_autograder_setup_installs_into_a_venv_on_python_3_11(home, tmp_path
     assert found.stdout.split() == ["True", "0.1.0"], found.stderr
     run = (root / "source" / "run_autograder").read_text()
     assert '"${PYTHON:-$ROOT/venv/bin/python}"' in run
+
+
+def test_pip_build_records_in_a_copy_are_not_changes(base, tmp_path, capsys):
+    """The copy's README says `pip install -e ".[test]"`, which writes minicnn_student.egg-info/
+    into the copy; made over such a folder (--force) and installed again, it must not be named
+    as modified outside the exercises."""
+    copy = duplicate(base, tmp_path / "installed")
+    (copy / "minicnn_student.egg-info").mkdir()
+    (copy / "minicnn_student.egg-info" / "PKG-INFO").write_text("Name: minicnn-student\n")
+    assert "minicnn_student.egg-info/PKG-INFO" not in record.hashes(copy)
+    (copy / "minicnn_student.egg-info" / "PKG-INFO").write_text("Version: 0.2\n")
+    assert record.changed_outside(copy, record.load(copy)) == []

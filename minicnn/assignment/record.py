@@ -25,6 +25,7 @@ from pathlib import Path
 
 STUDENT_WORK = ("notebooks/",)           # the student's own answers: changes are expected
 IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".venv", "venv", ".git"}
+BUILT = ".egg-info"                      # what `pip install -e .` writes into the copy's folder
 
 
 def home():
@@ -87,10 +88,12 @@ def digest(path):
 
 
 def files_of(root):
-    """Every file of a copy (relative POSIX paths), without caches and virtual environments."""
+    """Every file of a copy (relative POSIX paths), without caches, virtual environments and
+    pip's build records."""
     root = Path(root)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                   if p.is_file() and not IGNORED & set(p.relative_to(root).parts)
+                  and not any(part.endswith(BUILT) for part in p.relative_to(root).parts)
                   and p.suffix != ".pyc")
 
 

@@ -22,6 +22,7 @@ OUTDIR-autograder/ and OUTDIR-autograder.zip next to OUTDIR (gradescope.py).
 """
 import json
 import shutil
+from numbers import Integral
 from pathlib import Path
 
 from minicnn.assignment import markers, record
@@ -50,6 +51,8 @@ def make(outdir, only=None, force=False, seed=None, gradescope=False):
     force: write into a non-empty outdir (the copy's own files are replaced, other files are
     left alone). seed: the seed of the hidden graded cases (default: a new random one, kept
     in the record). gradescope: also write the Gradescope autograder next to outdir."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
+        raise ValueError(f"the seed of the hidden cases must be a whole number >= 0, got {seed!r}")
     present = available()
     chosen = select(only, present)
     absent = [e.name for e in chosen if e not in present]
