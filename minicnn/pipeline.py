@@ -278,7 +278,7 @@ def planes_axes(leading, channels=False):
     return LEADING_AXES[len(LEADING_AXES) - leading:] + ("C" if channels else "") + "YX"
 
 
-def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold=None,
+def predict_files(model, image_paths, out_dir, tile=None, overlap=None, threshold=None,
                   instances=False, device="cpu", force=False, channel_axis=None):
     """Write <stem>_prob.tif, <stem>_mask.tif (and <stem>_labels.tif + counts.csv) per image.
     Returns a list of (stem, object count or None).
