@@ -20,8 +20,8 @@ from minicnn.data import (DEFAULT_NORMALIZATION, DataError, Pair, normalize, rea
                           sample_nuclei, split_train_val, write_image)
 from minicnn.data.files import (LOCK_NAME, TEMP_PREFIX, FolderLock, refuse_non_utf8_name,
                                 refuse_overwrite, remove_stale_temporaries, write_csv)
-from minicnn.data.pairs import (channels_before_plane, refuse_fractional_labels,
-                                refuse_undeclared_channels)
+from minicnn.data.pairs import (channels_before_plane, refuse_non_labels,
+                                refuse_undeclared_channels, tiff_files)
 from minicnn.data.tiff import tiff_shape
 from minicnn.models import UNet
 from minicnn.predict import predict_image, predict_stack, probabilities_to_mask
@@ -363,18 +363,24 @@ def evaluate_folders(pred_dir, masks_dir):
     if not predictions:
         raise FileNotFoundError(f"no *_mask.tif files in {pred_dir}; run `minicnn predict` "
                                 f"into that folder first")
+    truths = tiff_files(masks_dir, "--masks")        # {stem: path}; one file per name
     rows, missing = [], []
     for name in predictions:
         stem = name[:-len("_mask.tif")]
-        truth_path = next((os.path.join(masks_dir, stem + ext) for ext in (".tif", ".tiff")
-                           if os.path.exists(os.path.join(masks_dir, stem + ext))), None)
+        truth_path = truths.get(stem)
         if truth_path is None:
             missing.append(stem)
             continue
-        pred, truth = read_image(os.path.join(pred_dir, name)), read_image(truth_path)
-        refuse_fractional_labels(pred, os.path.join(pred_dir, name), "is it a probability map? "
+        pred_path = os.path.join(pred_dir, name)
+        pred, truth = read_image(pred_path), read_image(truth_path)
+        if pred.shape != truth.shape:
+            raise DataError(f"{pred_path} has shape {pred.shape} but its ground truth "
+                            f"{truth_path} has shape {truth.shape}; a prediction and its ground "
+                            f"truth must be masks of the same image (the same height, width and "
+                            f"planes; one channel)")
+        refuse_non_labels(pred, os.path.join(pred_dir, name), "is it a probability map? "
                                  "give masks (e.g. the <stem>_mask.tif of `minicnn predict`)")
-        refuse_fractional_labels(truth, truth_path, "the ground truth (--masks) must be masks "
+        refuse_non_labels(truth, truth_path, "the ground truth (--masks) must be masks "
                                  "or object labels, not raw images or probabilities")
         iou, dice = mask_scores(pred > 0, truth > 0)
         labels_path = os.path.join(pred_dir, f"{stem}_labels.tif")

@@ -45,13 +45,14 @@ def make_world(root):
     pair("binary255", images[0], (labels[0] > 0).astype(np.uint8) * 255)
     for name, truth in (("evneg", labels[0].astype(np.int16) * -1),
                         ("evsize", labels[0][:20, :20]),
-                        ("evrgb", np.stack([labels[0].astype(np.uint8)] * 3, axis=-1))):
+                        ("evrgb", np.stack([labels[0].astype(np.uint8)] * 3, axis=-1)),
+                        ("evdup", labels[0])):
         os.makedirs(root / name / "pred")
         os.makedirs(root / name / "masks")
         write_image(root / name / "pred" / "a_mask.tif", (labels[0] > 0).astype(np.uint8) * 255)
         tifffile.imwrite(root / name / "masks" / "a.tif", truth,
                          photometric="rgb" if truth.ndim == 3 else None)
-    tifffile.imwrite(root / "evneg" / "masks" / "a.tiff", labels[1])   # a second truth for a
+    tifffile.imwrite(root / "evdup" / "masks" / "a.tiff", labels[1])   # a second truth for a
     tifffile.imwrite(root / "complex.tif", images[0].astype(np.complex64))
     tifffile.imwrite(root / "big.tif", np.tile(images[0], (4, 4)))      # 128 x 128
     (root / "model.pt").write_bytes(b"PK\x03\x04 a PyTorch file")
@@ -102,6 +103,19 @@ CASES = [
     ("predict-tile-below-the-overlap", ["predict", MODEL, "{r}/big.tif", "--out", "{o}",
                                         "--tile", "8"], 2,
      ["--tile 8 (tiles of 8 pixels)", "overlap of 18 pixels", "--tile 36 or more"]),
+    # masks that are not masks: negative labels (train read them as foreground, evaluate as
+    # background), 0/255 masks given --classes 2, ground truth of another size or in RGB
+    ("train-negative-mask", train_on("negative"), 2, ["negative values (-", "background 0"]),
+    ("train-negative-mask-classes", train_on("negative", "--classes", "3"), 2,
+     ["negative values"]),
+    ("train-0-255-mask-with-classes-2", train_on("binary255", "--classes", "2"), 2,
+     ["0..255", "foreground/background mask (0 and 255): omit classes (--classes)"]),
+    ("evaluate-negative-truth", evaluate_on("evneg"), 2, ["evneg/masks/a.tif", "negative"]),
+    ("evaluate-truth-of-another-size", evaluate_on("evsize"), 2,
+     ["a_mask.tif has shape (32, 32)", "evsize/masks/a.tif has shape (20, 20)"]),
+    ("evaluate-rgb-truth", evaluate_on("evrgb"), 2, ["has shape (32, 32, 3)", "one channel"]),
+    ("evaluate-truth-as-tif-and-tiff", evaluate_on("evdup"), 2,
+     ["holds both a.tif and a.tiff", "one file per name"]),
     # a deep network (--depth 6 sees 408 pixels: more than the default 256-pixel tile)
     ("train-depth-6", ["train", "--images", "{r}/images", "--masks", "{r}/masks", "--out", "{o}",
                        *TINY, "--depth", "6"], 0, []),
