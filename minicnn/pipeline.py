@@ -11,6 +11,7 @@ import dataclasses
 import os
 import time
 import warnings
+import zipfile
 from importlib import resources
 
 import numpy as np
@@ -192,6 +193,36 @@ def demo(out_dir="minicnn-demo", quick=False, device="cpu", progress=True, force
                            model_options, val_fraction=0.25, progress=progress)
 
 
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")     # classic and BigTIFF
+
+
+def refuse_other_model_formats(path):
+    """A TIFF, a bioimage.io package or a PyTorch file where a model.npz goes: say which it is
+    and what to give instead (mc.load would only say 'not a valid minicnn file')."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"the model {path} is a folder; give the model.npz inside it")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head in TIFF_MAGIC:
+        raise DataError(f"the model {path} is a TIFF image, not a model; give the model "
+                        f"first, then the images: `minicnn predict MODEL.npz IMAGE.tif ... "
+                        f"--out FOLDER`")
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    if "rdf.yaml" in names:
+        raise DataError(f"the model {path} is a bioimage.io package (for Fiji, ilastik, ...); "
+                        f"give the model.npz it was exported from, or unzip it and give its "
+                        f"model.onnx")
+    if any(name.endswith("data.pkl") for name in names):
+        raise DataError(f"the model {path} is a PyTorch file (`minicnn export --format torch`); "
+                        f"give the model.npz it was exported from, or its model.onnx (`minicnn "
+                        f"export MODEL.npz --format onnx`); from Python, "
+                        f"minicnn.interop.from_torch(minicnn.interop.load_torch(path)) brings "
+                        f"it back")
+
+
 def load_model(model):
     """A model from a .npz path, a bundled pretrained name ('nuclei'), or a model.onnx written
     by `minicnn export` (run by ONNX Runtime: minicnn.interop.OnnxModel)."""
@@ -206,7 +237,14 @@ def load_model(model):
     if not os.path.exists(model):
         raise FileNotFoundError(f"no model file {model}; give a model.npz written by `minicnn "
                                 f"train`, or one of the bundled names: {', '.join(PRETRAINED)}")
-    loaded = io.load(model)
+    refuse_other_model_formats(model)
+    try:
+        loaded = io.load(model)
+    except io.ModelFileError as error:
+        detail = str(error).removeprefix("mc.load: ")
+        raise io.ModelFileError(f"{detail} (the model must be a model.npz written by `minicnn "
+                                f"train`, a model.onnx from `minicnn export`, or "
+                                f"{', '.join(PRETRAINED)})") from None
     if isinstance(loaded, dict):
         raise ValueError(f"{model} holds a bare state dict or checkpoint, not a model; give the "
                          f"model.npz that `minicnn train` wrote")

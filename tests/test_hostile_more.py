@@ -9,6 +9,7 @@ import concurrent.futures
 import importlib.util
 import os
 import subprocess
+import zipfile
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from tests.test_hostile_cli import COMMAND, TINY, expand, fingerprints
 
 HAS_EXPORT = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_BIOIMAGEIO = HAS_EXPORT and importlib.util.find_spec("bioimageio") is not None
 
 
 def make_world(root):
@@ -36,6 +38,7 @@ def make_world(root):
         pair(f"good{i}", images[i], labels[i])
     os.makedirs(root / "images")
     os.makedirs(root / "masks")
+    os.makedirs(root / "outs")                   # the cases' own outputs
     for i in range(2):
         write_image(root / "images" / f"a{i}.tif", images[i])
         write_image(root / "masks" / f"a{i}.tif", labels[i])
@@ -55,7 +58,13 @@ def make_world(root):
     tifffile.imwrite(root / "evdup" / "masks" / "a.tiff", labels[1])   # a second truth for a
     tifffile.imwrite(root / "complex.tif", images[0].astype(np.complex64))
     tifffile.imwrite(root / "big.tif", np.tile(images[0], (4, 4)))      # 128 x 128
-    (root / "model.pt").write_bytes(b"PK\x03\x04 a PyTorch file")
+    with zipfile.ZipFile(root / "package.zip", "w") as package:        # a bioimage.io package
+        package.writestr("rdf.yaml", "format_version: 0.5.3\n")
+        package.writestr("model.onnx", "")
+    open(root / "empty.npz", "wb").close()
+    if HAS_TORCH:
+        assert cli.main(["export", str(root / "run" / "model.npz"), "--format", "torch",
+                         "--out", str(root / "model.pt")]) == 0
     (root / "garbage.onnx").write_bytes(os.urandom(500))
     write_image(root / "mine.npz", images[0])                            # a TIFF named .npz
     if HAS_EXPORT:
@@ -116,6 +125,35 @@ CASES = [
     ("evaluate-rgb-truth", evaluate_on("evrgb"), 2, ["has shape (32, 32, 3)", "one channel"]),
     ("evaluate-truth-as-tif-and-tiff", evaluate_on("evdup"), 2,
      ["holds both a.tif and a.tiff", "one file per name"]),
+    # a model that is another kind of file: say which, and what to give
+    ("predict-model-is-a-tiff-named-npz", ["predict", "{r}/mine.npz", "{r}/images/a0.tif",
+                                           "--out", "{o}"], 2, ["is a TIFF image, not a model"]),
+    ("predict-image-and-model-swapped", ["predict", "{r}/images/a0.tif", MODEL, "--out", "{o}"],
+     2, ["a0.tif is a TIFF image", "give the model first"]),
+    ("predict-model-is-a-folder", ["predict", "{r}/run", "{r}/images/a0.tif", "--out", "{o}"], 2,
+     ["is a folder", "model.npz inside it"]),
+    ("predict-model-is-empty", ["predict", "{r}/empty.npz", "{r}/images/a0.tif", "--out", "{o}"],
+     2, ["empty.npz is not a valid minicnn file", "written by `minicnn train`"]),
+    ("predict-bioimageio-package", ["predict", "{r}/package.zip", "{r}/images/a0.tif", "--out",
+                                    "{o}"], 2, ["is a bioimage.io package", "its model.onnx"]),
+    ("predict-torch-file", ["predict", "{r}/model.pt", "{r}/images/a0.tif", "--out", "{o}"], 2,
+     ["is a PyTorch file", "the model.npz it was exported from"], "torch"),
+    ("predict-onnx-with-another-input-name", ["predict", "{r}/renamed.onnx", "{r}/images/a0.tif",
+                                              "--out", "{o}"], 2,
+     ["takes ['x']", "takes ['image']", "export the model.npz again"], "export"),
+    ("predict-onnx-with-damaged-metadata", ["predict", "{r}/badmeta.onnx", "{r}/images/a0.tif",
+                                            "--out", "{o}"], 2,
+     ["metadata is damaged", "minicnn export MODEL.npz"], "export"),
+    # exports: the file type in the name; an export is not exported again
+    ("export-suffix-of-another-format", EXPORT + ["--out", "{r}/x.zip"], 2,
+     ["--out", "x.zip does not end in .onnx", "x.onnx"]),
+    ("export-torch-onto-its-own-model-with-force", ["export", MODEL, "--format", "torch",
+                                                    "--out", MODEL, "--force"], 2,
+     ["does not end in .pt or .pth", "model.pt"]),
+    ("export-an-onnx-file", ["export", "{r}/model.onnx", "--format", "onnx", "--out",
+                             "{r}/again.onnx"], 2, ["already an exported model"], "export"),
+    ("export-bioimageio-prints-no-warnings", ["export", MODEL, "--format", "bioimageio", "--out",
+                                              "{o}.zip"], 0, [], "bioimageio"),
     # a deep network (--depth 6 sees 408 pixels: more than the default 256-pixel tile)
     ("train-depth-6", ["train", "--images", "{r}/images", "--masks", "{r}/masks", "--out", "{o}",
                        *TINY, "--depth", "6"], 0, []),
@@ -176,8 +214,9 @@ def outcomes(world):
 
 
 def runnable(case):
-    needs = case[4] if len(case) > 4 else ()
-    return ("export" not in needs or HAS_EXPORT) and ("torch" not in needs or HAS_TORCH)
+    needs = case[4] if len(case) > 4 else ""
+    return {"": True, "export": HAS_EXPORT, "torch": HAS_TORCH,
+            "bioimageio": HAS_BIOIMAGEIO}[needs]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
@@ -200,3 +239,12 @@ def test_hostile_input(outcomes, world, case):
     else:
         assert err == "", err                    # a success prints no warnings
     assert fingerprints(world) == before
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")
+def test_torch_file_holds_no_temporary_name(world):
+    """torch.save given a file name names the archive's folder after it: the export's temporary
+    name ('.model.pt-x8f3k2') showed inside the file and in every message about it."""
+    with zipfile.ZipFile(world / "model.pt") as archive:
+        folders = {name.split("/")[0] for name in archive.namelist()}
+    assert folders == {"archive"}, folders
