@@ -650,6 +650,18 @@ NEEDS = {"onnx": [("onnx", EXTRA)],
          "torch": [("torch", "install PyTorch (https://pytorch.org), e.g. pip install torch")]}
 
 
+def publish_new(temporary, out):
+    """Give the finished file its name, unless `out` appeared while it was written (another run
+    exporting to the same --out): a hard link never replaces a file."""
+    try:
+        os.link(temporary, out)
+    except FileExistsError:
+        raise FileExistsError(f"--out {out} was written by another run while this export ran; "
+                              f"choose another --out, or add --force to replace it") from None
+    except OSError:                          # a file system without hard links
+        os.replace(temporary, out)
+
+
 def export(model, format, out, force=False):
     """Write `model` (a UNet, a model.npz path, or a bundled name like 'nuclei') to `out` in
     `format` ('onnx', 'bioimageio' or 'torch'). An existing `out` is replaced only with force;
@@ -695,7 +707,10 @@ def export(model, format, out, force=False):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)               # mkstemp made it private (0600)
-        os.replace(temporary, out)                        # atomic: the old file or the new one
+        if force:
+            os.replace(temporary, out)                    # atomic: the old file or the new one
+        else:
+            publish_new(temporary, out)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)

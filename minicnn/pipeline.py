@@ -21,9 +21,9 @@ from minicnn.data import (DEFAULT_NORMALIZATION, DataError, Pair, normalize, rea
                           sample_nuclei, split_train_val, write_image)
 from minicnn.data.files import (LOCK_NAME, TEMP_PREFIX, FolderLock, refuse_non_utf8_name,
                                 refuse_overwrite, remove_stale_temporaries, write_csv)
-from minicnn.data.pairs import (channels_before_plane, refuse_non_labels,
+from minicnn.data.pairs import (channels_before_plane, refuse_non_labels, refuse_pixel_type,
                                 refuse_undeclared_channels, tiff_files)
-from minicnn.data.tiff import tiff_shape
+from minicnn.data.tiff import tiff_header
 from minicnn.models import UNet
 from minicnn.predict import predict_image, predict_stack, probabilities_to_mask
 from minicnn.train import Interrupted, Trainer, TrainSettings, mask_scores
@@ -287,11 +287,14 @@ def check_prediction_inputs(image_paths, out_dir, instances, force, channel_axis
     for path in image_paths:
         refuse_non_utf8_name(path)
         stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in stems and os.path.abspath(stems[stem]) == os.path.abspath(path):
+            raise DataError(f"{path} is given twice; give each image once")
         if stem in stems:
             raise DataError(f"{stems[stem]} and {path} share the name {stem}: their outputs would "
                             f"overwrite each other; predict them into different --out folders")
         stems[stem] = path
-        shape, axes = tiff_shape(path)
+        shape, axes, dtype = tiff_header(path)
+        refuse_pixel_type(dtype, path)
         if in_channels == 1:
             refuse_undeclared_channels(axes, shape, path, channel_axis)
         # the layout checks on a stand-in array of the file's shape (broadcast: no memory)

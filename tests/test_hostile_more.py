@@ -154,6 +154,13 @@ CASES = [
                              "{r}/again.onnx"], 2, ["already an exported model"], "export"),
     ("export-bioimageio-prints-no-warnings", ["export", MODEL, "--format", "bioimageio", "--out",
                                               "{o}.zip"], 0, [], "bioimageio"),
+    # images: complex pixels (train refused them, predict cast them with a warning), one file
+    # given twice (told to use different --out folders)
+    ("predict-complex-image-after-a-good-one", ["predict", MODEL, "{r}/images/a0.tif",
+                                                "{r}/complex.tif", "--out", "{o}"], 2,
+     ["complex.tif has pixel type complex64", "whole or real numbers"]),
+    ("predict-same-image-twice", ["predict", MODEL, "{r}/images/a0.tif", "{r}/images/../images/"
+                                  "a0.tif", "--out", "{o}"], 2, ["is given twice"]),
     # a deep network (--depth 6 sees 408 pixels: more than the default 256-pixel tile)
     ("train-depth-6", ["train", "--images", "{r}/images", "--masks", "{r}/masks", "--out", "{o}",
                        *TINY, "--depth", "6"], 0, []),
@@ -248,3 +255,23 @@ def test_torch_file_holds_no_temporary_name(world):
     with zipfile.ZipFile(world / "model.pt") as archive:
         folders = {name.split("/")[0] for name in archive.namelist()}
     assert folders == {"archive"}, folders
+
+
+@pytest.mark.skipif(not HAS_EXPORT, reason="needs the export extra (onnx)")
+def test_export_never_replaces_a_file_another_run_wrote_meanwhile(world, monkeypatch):
+    """Two exports to one --out both passed the 'already exists' check, and the later one
+    silently replaced the earlier one's file without --force."""
+    from minicnn import interop
+
+    out = world / "outs" / "race.onnx"
+    real_to_onnx = interop.to_onnx
+
+    def another_run_finishes_first(model):
+        out.write_text("the other run's model")
+        return real_to_onnx(model)
+
+    monkeypatch.setattr(interop, "to_onnx", another_run_finishes_first)
+    with pytest.raises(FileExistsError, match="another run"):
+        interop.export(str(world / "run" / "model.npz"), "onnx", out)
+    assert out.read_text() == "the other run's model"
+    assert [name for name in os.listdir(out.parent) if name.startswith(".race")] == []

@@ -87,11 +87,18 @@ def refuse_undeclared_channels(axes, shape, path, channel_axis):
                             f"a model trained on {size}-channel images")
 
 
+def refuse_pixel_type(dtype, path):
+    """Images hold whole or real numbers; complex ones (an FFT) would lose their imaginary part."""
+    if dtype.kind not in "biuf":
+        raise DataError(f"{path} has pixel type {dtype}; expected whole or real numbers (uint8, "
+                        f"uint16, float32, ...): save the image as one of them (for complex "
+                        f"values, e.g. their magnitude)")
+
+
 def as_image(array, path, channel_axis=None, axes=None):
     """float32 (H, W); or (C, H, W), the channel axis moved first, when `channel_axis` is given.
     axes: what the file says about its axes (see `read_tiff`), to refuse undeclared channels."""
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{path} has pixel type {array.dtype}; expected uint8, uint16 or float")
+    refuse_pixel_type(array.dtype, path)
     refuse_undeclared_channels(axes, array.shape, path, channel_axis)
     if channel_axis is None:
         array = _drop_leading_ones(array, 2)
