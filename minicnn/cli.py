@@ -401,13 +401,17 @@ def error_line(error, args):
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def interrupt_line(interrupt, command):
+def interrupt_line(interrupt, command, args=None):
     """What Ctrl-C left behind: the training and prediction loops say it in their message;
-    before them (starting, reading data, checking inputs) nothing had been written yet."""
+    before them (starting, reading data, checking inputs) nothing had been written yet; an
+    export writes a temporary file that is removed, so --out is as it was."""
     if str(interrupt):
         return str(interrupt)
     if command in (None, "train", "demo", "predict"):
         return "interrupted before any result was written"
+    if command == "export":
+        before = "is as it was" if os.path.exists(args.out) else "was not written"
+        return f"interrupted; --out {args.out} {before} (no partial file is left)"
     return "interrupted"
 
 
@@ -468,7 +472,7 @@ def main(argv=None):
             shown.print_held()
         return status
     except KeyboardInterrupt as interrupt:
-        print(f"{prefix}: {interrupt_line(interrupt, command)}", file=sys.stderr)
+        print(f"{prefix}: {interrupt_line(interrupt, command, args)}", file=sys.stderr)
         return 130
     except Exception as error:  # one clear line, never a traceback (MINICNN_DEBUG=1 shows it)
         if os.environ.get("MINICNN_DEBUG"):

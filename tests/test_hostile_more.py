@@ -275,3 +275,28 @@ def test_export_never_replaces_a_file_another_run_wrote_meanwhile(world, monkeyp
         interop.export(str(world / "run" / "model.npz"), "onnx", out)
     assert out.read_text() == "the other run's model"
     assert [name for name in os.listdir(out.parent) if name.startswith(".race")] == []
+
+
+@pytest.mark.skipif(not HAS_BIOIMAGEIO, reason="needs the export extra (bioimageio.spec)")
+def test_ctrl_c_during_export_says_what_is_left(world):
+    """SIGINT while the package is being written (its temporary file is there): one line that
+    says --out was not written, exit 130, and no file, temporary or final, is left."""
+    import signal
+    import time
+
+    folder = world / "outs" / "ctrl-c-export"
+    folder.mkdir()
+    out = folder / "nuclei.zip"
+    process = subprocess.Popen(COMMAND + ["export", str(world / "run" / "model.npz"), "--format",
+                                          "bioimageio", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not os.listdir(folder) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the export ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip() == f"minicnn export: interrupted; --out {out} was not written (no " \
+                          f"partial file is left)"
+    assert os.listdir(folder) == []
