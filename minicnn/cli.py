@@ -291,8 +291,11 @@ def run_predict(args):
                                     instances=args.instances, device=args.device,
                                     force=args.force, channel_axis=args.channel_axis)
     for stem, count in counts:
-        print(f"{stem}: {args.out}/{stem}_prob.tif, {stem}_mask.tif"
-              + (f", {count} objects" if count is not None else ""))
+        objects = f"{count} object{'' if count == 1 else 's'}"
+        print(f"{stem}: {os.path.join(args.out, stem)}_prob.tif, {stem}_mask.tif"
+              + (f", {stem}_labels.tif ({objects})" if count is not None else ""))
+    if args.instances:
+        print(f"object counts: {os.path.join(args.out, 'counts.csv')}")
 
 
 def run_evaluate(args):

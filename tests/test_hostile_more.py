@@ -300,3 +300,18 @@ def test_ctrl_c_during_export_says_what_is_left(world):
     assert err.strip() == f"minicnn export: interrupted; --out {out} was not written (no " \
                           f"partial file is left)"
     assert os.listdir(folder) == []
+
+
+def test_predict_names_every_file_it_wrote(world, tmp_path, capsys):
+    """With --instances the summary named neither <stem>_labels.tif nor counts.csv, and said
+    '1 objects'."""
+    out = tmp_path / "pred"
+    assert cli.main(["predict", str(world / "run" / "model.npz"), str(world / "images" / "a0.tif"),
+                     "--out", str(out), "--instances"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    count = (out / "counts.csv").read_text().splitlines()[1].split(",")[1]
+    objects = "1 object)" if count == "1" else f"{count} objects)"
+    assert lines == [f"a0: {out}/a0_prob.tif, a0_mask.tif, a0_labels.tif ({objects}",
+                     f"object counts: {out}/counts.csv"]
+    assert sorted(os.listdir(out)) == ["a0_labels.tif", "a0_mask.tif", "a0_prob.tif",
+                                       "counts.csv"]
