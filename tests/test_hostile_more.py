@@ -62,6 +62,9 @@ def make_world(root):
         package.writestr("rdf.yaml", "format_version: 0.5.3\n")
         package.writestr("model.onnx", "")
     open(root / "empty.npz", "wb").close()
+    pair("dangling", images[1], labels[1])
+    os.symlink(root / "gone.tif", root / "dangling" / "masks" / "b.tif")  # a link to nothing
+    tifffile.imwrite(root / "dangling" / "images" / "b.tif", images[0])
     if HAS_TORCH:
         assert cli.main(["export", str(root / "run" / "model.npz"), "--format", "torch",
                          "--out", str(root / "model.pt")]) == 0
@@ -154,6 +157,8 @@ CASES = [
                              "{r}/again.onnx"], 2, ["already an exported model"], "export"),
     ("export-bioimageio-prints-no-warnings", ["export", MODEL, "--format", "bioimageio", "--out",
                                               "{o}.zip"], 0, [], "bioimageio"),
+    ("train-mask-is-a-dangling-link", train_on("dangling"), 2,
+     ["b.tif in the masks folder is a link to", "gone.tif, which does not exist"]),
     # images: complex pixels (train refused them, predict cast them with a warning), one file
     # given twice (told to use different --out folders)
     ("predict-complex-image-after-a-good-one", ["predict", MODEL, "{r}/images/a0.tif",

@@ -8,6 +8,7 @@ different sizes, empty or out-of-range masks, bad files) and returns a list of
     mask   (H, W): foreground 0/1 as uint8 (any nonzero label is foreground: binary masks and
            instance labels both work), or class indices in [0, classes) when `classes` is given
 """
+import os
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +41,10 @@ def tiff_files(folder, role):
     files = {}
     for path in sorted(folder.iterdir()):
         is_tiff = path.suffix.lower() in TIFF_SUFFIXES and not path.name.startswith(".")
+        if is_tiff and path.is_symlink() and not path.exists():
+            raise DataError(f"{path} in the {role} folder is a link to {os.readlink(path)}, "
+                            f"which does not exist; restore the file it points to, or remove "
+                            f"the link")
         if path.is_file() and is_tiff:
             refuse_non_utf8_name(path)
             if path.stem in files:
