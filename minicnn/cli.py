@@ -59,7 +59,8 @@ def bounds_of(low, high, low_open, high_open, why_high=""):
     if low is not None:
         bounds.append(f"{'>' if low_open else '>='} {low}")
     if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high}" + (f" ({why_high})" if why_high else ""))
+        bounds.append(f"{'<' if high_open else '<='} {high}"
+                      + (f" ({why_high})" if why_high else ""))
     return bounds
 
 
@@ -119,15 +120,19 @@ def build_parser():
                                description="Train a U-Net on the bundled DSB 2018 nuclei image: "
                                "the left three quarters train, the right quarter validates.")
     demo.add_argument("--quick", action="store_true", help="a small run (under a minute on 2 cores)")
-    demo.add_argument("--out", type=path_text, default="minicnn-demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--out", type=path_text, default="minicnn-demo",
+                      help="output folder (default: %(default)s)")
     demo.add_argument("--force", action="store_true", help="write into a non-empty --out")
     add_device(demo)
 
     train = commands.add_parser("train", help="train on a folder of TIFF image/mask pairs",
                                 description="Train a U-Net on images/X.tif paired with masks/X.tif.")
-    train.add_argument("--images", required=True, type=path_text, help="folder of raw images (TIFF)")
-    train.add_argument("--masks", required=True, type=path_text, help="folder of masks with the same file names")
-    train.add_argument("--out", type=path_text, help="output folder for model, curves, checkpoint (with --resume: "
+    train.add_argument("--images", required=True, type=path_text,
+                       help="folder of raw images (TIFF)")
+    train.add_argument("--masks", required=True, type=path_text,
+                       help="folder of masks with the same file names")
+    train.add_argument("--out", type=path_text,
+                       help="output folder for model, curves, checkpoint (with --resume: "
                        "default the checkpoint's folder, where the run continues)")
     from minicnn.train import TrainSettings
 
@@ -166,7 +171,8 @@ def build_parser():
     train.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0,
                        help="the same seed gives the same run")
     add_device(train)
-    train.add_argument("--resume", metavar="CHECKPOINT", type=path_text, help="continue from a checkpoint.npz, in "
+    train.add_argument("--resume", metavar="CHECKPOINT", type=path_text,
+                       help="continue from a checkpoint.npz, in "
                        "its folder (or in a new, empty --out)")
     train.add_argument("--force", action="store_true", help="write into a non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -174,9 +180,11 @@ def build_parser():
     predict = commands.add_parser("predict", help="segment new images with a trained model",
                                   description="Write <stem>_prob.tif and <stem>_mask.tif for each "
                                   "image (and <stem>_labels.tif + counts.csv with --instances).")
-    predict.add_argument("model", type=path_text, help="model.npz from `minicnn train`, 'nuclei' (bundled), or a "
+    predict.add_argument("model", type=path_text,
+                         help="model.npz from `minicnn train`, 'nuclei' (bundled), or a "
                          "model.onnx from `minicnn export` (run by ONNX Runtime)")
-    predict.add_argument("images", nargs="+", type=path_text, help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
+    predict.add_argument("images", nargs="+", type=path_text,
+                         help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
     predict.add_argument("--out", required=True, type=path_text, help="output folder")
     predict.add_argument("--tile", type=number(int, 8, 8192, why_high="a larger tile does not "
                                                "fit in memory"), default=None,
@@ -193,8 +201,10 @@ def build_parser():
     add_device(predict)
 
     evaluate = commands.add_parser("evaluate", help="score predicted masks against ground truth")
-    evaluate.add_argument("--pred", required=True, type=path_text, help="folder with <stem>_mask.tif files")
-    evaluate.add_argument("--masks", required=True, type=path_text, help="folder with ground truth <stem>.tif")
+    evaluate.add_argument("--pred", required=True, type=path_text,
+                          help="folder with <stem>_mask.tif files")
+    evaluate.add_argument("--masks", required=True, type=path_text,
+                          help="folder with ground truth <stem>.tif")
 
     add_export_parser(commands)
 
@@ -316,9 +326,11 @@ def add_export_parser(commands):
         "deepImageJ), bioimageio (a bioimage.io model package .zip for Fiji, ilastik, QuPath, "
         "napari), torch (model.pt for PyTorch). onnx and bioimageio need "
         "`pip install \".[export]\"` in the minicnn checkout, torch needs PyTorch.")
-    export.add_argument("model", type=path_text, help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
+    export.add_argument("model", type=path_text,
+                        help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
     export.add_argument("--format", required=True, choices=["onnx", "bioimageio", "torch"])
-    export.add_argument("--out", required=True, type=path_text, help="the file to write (.onnx, .zip or .pt)")
+    export.add_argument("--out", required=True, type=path_text,
+                        help="the file to write (.onnx, .zip or .pt)")
     export.add_argument("--force", action="store_true", help="replace an existing --out")
 
 

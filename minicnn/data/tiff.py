@@ -46,7 +46,8 @@ def tiff_shape(path):
 
 
 def _read_series(path, pixels):
-    """(pixels or (shape, dtype), axes) of the first series of a TIFF file, or one clear DataError."""
+    """(pixels or (shape, dtype), axes) of the first series of a TIFF file, or one clear
+    DataError."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"image file {path} does not exist; check the path and the file name")
