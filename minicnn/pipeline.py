@@ -204,9 +204,9 @@ def refuse_other_model_formats(path):
     with open(path, "rb") as f:
         head = f.read(4)
     if head in TIFF_MAGIC:
-        raise DataError(f"the model {path} is a TIFF image, not a model; give the model "
-                        f"first, then the images: `minicnn predict MODEL.npz IMAGE.tif ... "
-                        f"--out FOLDER`")
+        raise DataError(f"the model {path} is a TIFF image, not a model (the model.npz of "
+                        f"`minicnn train`); predict takes the model first, then the images: "
+                        f"`minicnn predict MODEL.npz IMAGE.tif ... --out FOLDER`")
     if not zipfile.is_zipfile(path):
         return
     with zipfile.ZipFile(path) as archive:
