@@ -669,6 +669,15 @@ def export(model, format, out, force=False):
     if format not in FORMATS:
         raise ValueError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
     out = os.fspath(out)
+    if out.endswith(("/", os.sep)):
+        raise IsADirectoryError(f"--out {out} ends in '/', the name of a folder; give a file "
+                                f"name, e.g. {os.path.join(out, 'model' + FORMATS[format])}")
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:                  # ONNX Runtime and Fiji could not open it
+        shown = os.fsencode(out).decode("utf-8", "backslashreplace")
+        raise ValueError(f"--out {shown} is not valid UTF-8 text; choose a name of letters, "
+                         f"digits, '-' and '_'") from None
     if not out.lower().endswith(SUFFIXES[format]):            # what other tools go by
         stem = os.path.splitext(out)[0] if os.path.splitext(out)[1] else out
         raise ValueError(f"--out {out} does not end in {' or '.join(SUFFIXES[format])}, the "

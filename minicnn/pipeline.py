@@ -226,6 +226,7 @@ def refuse_other_model_formats(path):
 def load_model(model):
     """A model from a .npz path, a bundled pretrained name ('nuclei'), or a model.onnx written
     by `minicnn export` (run by ONNX Runtime: minicnn.interop.OnnxModel)."""
+    refuse_non_utf8_name(model)
     if str(model).lower().endswith(".onnx"):
         from minicnn.interop import OnnxModel
 

@@ -19,6 +19,7 @@ from minicnn.data import synthetic_nuclei, write_image
 from tests.test_hostile_cli import COMMAND, TINY, check_outcome, fingerprints, run_cases
 
 HAS_EXPORT = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+NON_UTF8_ONNX = os.fsdecode(b"caf\xe9.onnx")      # a Latin-1 file name
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_BIOIMAGEIO = HAS_EXPORT and importlib.util.find_spec("bioimageio") is not None
 
@@ -84,6 +85,7 @@ def make_world(root):
         for node in proto.graph.node:
             node.input[:] = ["x" if name == "image" else name for name in node.input]
         onnx.save(proto, root / "renamed.onnx")
+        os.link(root / "model.onnx", root / NON_UTF8_ONNX)
 
 
 MODEL = "{r}/run/model.npz"
@@ -167,6 +169,13 @@ CASES = [
      ["complex.tif has pixel type complex64", "whole or real numbers"]),
     ("predict-same-image-twice", ["predict", MODEL, "{r}/images/a0.tif", "{r}/images/../images/"
                                   "a0.tif", "--out", "{o}"], 2, ["is given twice"]),
+    ("export-out-ends-in-a-slash", EXPORT + ["--out", "{r}/new.onnx/"], 2,
+     ["ends in '/'", "new.onnx/model.onnx"]),
+    ("export-out-not-utf8", EXPORT + ["--out", "{r}/" + NON_UTF8_ONNX], 2,
+     ["caf\\xe9.onnx is not valid UTF-8"]),
+    ("predict-model-name-not-utf8", ["predict", "{r}/" + NON_UTF8_ONNX, "{r}/images/a0.tif",
+                                     "--out", "{o}"], 2, ["caf\\xe9.onnx is not valid UTF-8"],
+     "export"),
     # a deep network (--depth 6 sees 408 pixels: more than the default 256-pixel tile)
     ("train-depth-6", ["train", "--images", "{r}/images", "--masks", "{r}/masks", "--out", "{o}",
                        *TINY, "--depth", "6"], 0, []),
