@@ -335,6 +335,11 @@ def predict_files(model, image_paths, out_dir, tile=None, overlap=None, threshol
         model.to(device)
     metadata = getattr(model, "metadata", {}) or {}
     normalization = metadata.get("normalization", DEFAULT_NORMALIZATION)
+    classes = model.config.get("out_channels", 1)
+    if threshold is not None and classes > 1:
+        raise DataError(f"--threshold (threshold=) applies to a foreground/background model, "
+                        f"but this one has {classes} classes: each pixel gets its most likely "
+                        f"class; drop --threshold")
     threshold = metadata.get("threshold", 0.5) if threshold is None else threshold
     channel_axis = metadata.get("channel_axis") if channel_axis is None else channel_axis
     in_channels = model.config.get("in_channels", 1)

@@ -44,6 +44,10 @@ def make_world(root):
         write_image(root / "masks" / f"a{i}.tif", labels[i])
     assert cli.main(["train", "--images", str(root / "images"), "--masks", str(root / "masks"),
                      "--out", str(root / "run"), *TINY]) == 0
+    pair("binary01", images[0], (labels[0] > 0).astype(np.uint8))
+    assert cli.main(["train", "--images", str(root / "binary01" / "images"), "--masks",
+                     str(root / "binary01" / "masks"), "--out", str(root / "run2classes"),
+                     "--classes", "2", *TINY]) == 0
     pair("negative", images[0], labels[0].astype(np.int16) * -1)
     pair("binary255", images[0], (labels[0] > 0).astype(np.uint8) * 255)
     for name, truth in (("evneg", labels[0].astype(np.int16) * -1),
@@ -162,6 +166,10 @@ CASES = [
                                               "{o}.zip"], 0, [], "bioimageio"),
     ("train-mask-is-a-dangling-link", train_on("dangling"), 2,
      ["b.tif in the masks folder is a link to", "gone.tif, which does not exist"]),
+    ("predict-threshold-with-a-2-class-model", ["predict", "{r}/run2classes/model.npz",
+                                                "{r}/images/a0.tif", "--out", "{o}",
+                                                "--threshold", "0.9"], 2,
+     ["--threshold", "has 2 classes", "drop --threshold"]),
     # images: complex pixels (train refused them, predict cast them with a warning), one file
     # given twice (told to use different --out folders)
     ("predict-complex-image-after-a-good-one", ["predict", MODEL, "{r}/images/a0.tif",
