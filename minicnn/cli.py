@@ -200,7 +200,11 @@ def build_parser():
     add_channel_axis(predict, "the one the model was trained with")
     add_device(predict)
 
-    evaluate = commands.add_parser("evaluate", help="score predicted masks against ground truth")
+    evaluate = commands.add_parser(
+        "evaluate", help="score predicted masks against ground truth",
+        description="Score each <stem>_mask.tif in --pred against <stem>.tif in --masks: IoU "
+        "and Dice of the foreground pixels, and F1@0.5, the F1 score of the objects, where a "
+        "predicted object matches a true one when their IoU is at least 0.5.")
     evaluate.add_argument("--pred", required=True, type=path_text,
                           help="folder with <stem>_mask.tif files")
     evaluate.add_argument("--masks", required=True, type=path_text,

@@ -190,14 +190,19 @@ CASES = [
 ]
 
 
+def subcommand(name):
+    """The argparse parser of `minicnn NAME`."""
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[name]
+
+
 def test_help_states_the_bounds_and_defaults_the_checks_enforce():
     """Every number flag's --help line names its range, and a value just outside it is refused
     while the bound itself (when included) is accepted: what --help says is what is checked."""
-    parser = cli.build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     checked = 0
     for name in ("train", "predict"):
-        sub = commands.choices[name]
+        sub = subcommand(name)
         formatter = sub._get_formatter()
         for action in sub._actions:
             range_text = getattr(action.type, "range_text", None)
@@ -317,3 +322,11 @@ def test_predict_names_every_file_it_wrote(world, tmp_path, capsys):
                      f"object counts: {out}/counts.csv"]
     assert sorted(os.listdir(out)) == ["a0_labels.tif", "a0_mask.tif", "a0_prob.tif",
                                        "counts.csv"]
+
+
+def test_evaluate_help_says_what_each_score_is():
+    """`minicnn evaluate` prints a column 'F1@0.5'; its --help said nothing about it."""
+    text = " ".join(subcommand("evaluate").format_help().split())
+    for words in ("<stem>_mask.tif in --pred", "<stem>.tif in --masks", "IoU and Dice",
+                  "F1@0.5", "IoU is at least 0.5"):
+        assert words in text, (words, text)
