@@ -399,6 +399,20 @@ def _instances(mask):
     return labels
 
 
+def object_f1_by_plane(pred_labels, truth):
+    """Object F1 of (..., H, W) label images, matched plane by plane and counted over all:
+    predict labels each plane of a stack on its own (ids restart at 1 in every plane), so one
+    id in two planes is two objects, not one."""
+    tp = fp = fn = 0
+    height, width = truth.shape[-2:]
+    for pred_plane, true_plane in zip(pred_labels.reshape(-1, height, width),
+                                      truth.reshape(-1, height, width)):
+        counts = metrics.object_f1(_instances(pred_plane).astype(np.int64),
+                                   _instances(true_plane).astype(np.int64))
+        tp, fp, fn = tp + counts["tp"], fp + counts["fp"], fn + counts["fn"]
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
 def evaluate_folders(pred_dir, masks_dir):
     """Pair <stem>_mask.tif in pred_dir with <stem>.tif in masks_dir; returns per-image rows
     (dicts with image, iou, dice, f1) and the mean row."""
@@ -431,9 +445,9 @@ def evaluate_folders(pred_dir, masks_dir):
                                  "or object labels, not raw images or probabilities")
         iou, dice = mask_scores(pred > 0, truth > 0)
         labels_path = os.path.join(pred_dir, f"{stem}_labels.tif")
-        pred_labels = read_image(labels_path) if os.path.exists(labels_path) else _instances(pred)
-        f1 = metrics.object_f1(pred_labels.astype(np.int64),
-                               _instances(truth).astype(np.int64))["f1"]
+        pred_labels = read_image(labels_path) if os.path.exists(labels_path) else pred
+        f1 = object_f1_by_plane(pred_labels, truth) if pred_labels.shape == truth.shape else \
+            object_f1_by_plane(pred, truth)          # (a stale labels file of another size)
         rows.append({"image": stem, "iou": iou, "dice": dice, "f1": f1})
     if missing:
         raise FileNotFoundError(f"no ground truth in {masks_dir} for: {', '.join(missing)} "

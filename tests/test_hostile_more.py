@@ -330,3 +330,21 @@ def test_evaluate_help_says_what_each_score_is():
     for words in ("<stem>_mask.tif in --pred", "<stem>.tif in --masks", "IoU and Dice",
                   "F1@0.5", "IoU is at least 0.5"):
         assert words in text, (words, text)
+
+
+def test_evaluate_matches_the_objects_of_a_stack_plane_by_plane(tmp_path):
+    """A perfect prediction of a (Z, Y, X) stack scored F1 0.000: predict numbers the objects of
+    each plane from 1, and matching the whole stack at once merged id 1 of every plane (here
+    the ground truth numbers them through the stack, as ImageJ's labelling does)."""
+    from minicnn import pipeline
+
+    _, labels = synthetic_nuclei(3, size=32, seed=0)               # ids restart in each plane
+    offsets = np.cumsum([0] + [plane.max() for plane in labels[:-1]])
+    through = np.where(labels > 0, labels + offsets[:, None, None], 0)      # 1..N over planes
+    for folder in ("pred", "masks"):
+        os.makedirs(tmp_path / folder)
+    write_image(tmp_path / "pred" / "s_mask.tif", (labels > 0).astype(np.uint8) * 255)
+    write_image(tmp_path / "pred" / "s_labels.tif", labels.astype(np.uint16))
+    write_image(tmp_path / "masks" / "s.tif", through.astype(np.uint16))
+    rows, mean = pipeline.evaluate_folders(tmp_path / "pred", tmp_path / "masks")
+    assert rows[0]["iou"] == 1.0 and rows[0]["f1"] == 1.0, rows
