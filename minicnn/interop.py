@@ -690,6 +690,9 @@ def export(model, format, out, force=False):
     if os.path.isdir(out):
         raise IsADirectoryError(f"--out {out} is a folder; give a file name, e.g. "
                                 f"{os.path.join(out, 'model' + FORMATS[format])}")
+    if os.path.exists(out) and not os.path.isfile(out):      # e.g. /dev/null, a named pipe
+        raise ValueError(f"--out {out} is not a regular file (a device, pipe or socket); "
+                         f"--force replaces files only: choose a file name")
     if os.path.exists(out) and not force:
         raise FileExistsError(f"--out {out} already exists; choose another --out, or add "
                               f"--force to replace it")

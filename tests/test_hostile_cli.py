@@ -91,8 +91,8 @@ def make_world(root):
 
 
 def fingerprints(root, skip="outs"):
-    """{relative path: sha1, or a link's target} of every file under root, but the case outputs
-    under root/skip."""
+    """{relative path: sha1, a link's target, or 'special file'} of every file under root, but
+    the case outputs under root/skip."""
     prints = {}
     for folder, dirs, files in os.walk(root):
         if os.path.relpath(folder, root).split(os.sep)[0] == skip:
@@ -101,6 +101,9 @@ def fingerprints(root, skip="outs"):
             path = os.path.join(folder, name)
             if os.path.islink(path):                     # a link: where it points
                 prints[os.path.relpath(path, root)] = "-> " + os.readlink(path)
+                continue
+            if not os.path.isfile(path):                 # a named pipe: reading would block
+                prints[os.path.relpath(path, root)] = "special file"
                 continue
             with open(path, "rb") as f:
                 prints[os.path.relpath(path, root)] = hashlib.sha1(f.read()).hexdigest()

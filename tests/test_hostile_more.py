@@ -66,6 +66,7 @@ def make_world(root):
         package.writestr("rdf.yaml", "format_version: 0.5.3\n")
         package.writestr("model.onnx", "")
     open(root / "empty.npz", "wb").close()
+    os.mkfifo(root / "pipe.onnx")                        # a named pipe (as /dev/null: a device)
     pair("dangling", images[1], labels[1])
     os.symlink(root / "gone.tif", root / "dangling" / "masks" / "b.tif")  # a link to nothing
     tifffile.imwrite(root / "dangling" / "images" / "b.tif", images[0])
@@ -177,6 +178,8 @@ CASES = [
      ["complex.tif has pixel type complex64", "whole or real numbers"]),
     ("predict-same-image-twice", ["predict", MODEL, "{r}/images/a0.tif", "{r}/images/../images/"
                                   "a0.tif", "--out", "{o}"], 2, ["is given twice"]),
+    ("export-force-onto-a-named-pipe", EXPORT + ["--out", "{r}/pipe.onnx", "--force"], 2,
+     ["pipe.onnx is not a regular file", "replaces files only"]),
     ("export-out-ends-in-a-slash", EXPORT + ["--out", "{r}/new.onnx/"], 2,
      ["ends in '/'", "new.onnx/model.onnx"]),
     ("export-out-not-utf8", EXPORT + ["--out", "{r}/" + NON_UTF8_ONNX], 2,
