@@ -19,9 +19,28 @@ from minicnn import _interrupt
 EPILOG = "Run `minicnn COMMAND --help` for the options of a command."
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """--help states what the checks enforce: a number flag's range (from its `number` type)
+    and every flag's default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        notes = [getattr(action.type, "range_text", None)]
+        shown = action.default is not None and action.default is not False \
+            and action.default != argparse.SUPPRESS                # (0 is a default to show)
+        if shown and "default" not in text:
+            notes.append("default: %(default)s")
+        notes = "; ".join(note for note in notes if note)
+        return f"{text} ({notes})".strip() if notes else text
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what was wrong and where to read more), and a
     flag's bad value reads "--lr must be ..." rather than "argument --lr: ..."."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         message = re.sub(r"^argument ([-\w/]+): (must|is) ", r"\1 \2 ", message)
@@ -34,6 +53,17 @@ class UsageError(ValueError):
 
 # ---- flag values: every number is checked, with the flag's name and the reason ----
 
+def bounds_of(low, high, low_open, high_open, why_high=""):
+    """['>= 1', '<= 1024 (why)']: the range of a number flag, in words for messages and --help."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}"
+                      + (f" ({why_high})" if why_high else ""))
+    return bounds
+
+
 def number(kind, low=None, high=None, low_open=False, high_open=False, why_high=""):
     """An argparse `type`: a finite int or float within [low, high] (an end excluded when
     low_open / high_open); the message says what was expected and why an upper bound exists."""
@@ -43,12 +73,7 @@ def number(kind, low=None, high=None, low_open=False, high_open=False, why_high=
         except ValueError:
             value = None
         word = "a whole number" if kind is int else "a finite number"
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>' if low_open else '>='} {low}")
-        if high is not None:
-            bounds.append(f"{'<' if high_open else '<='} {high}"
-                          + (f" ({why_high})" if why_high else ""))
+        bounds = bounds_of(low, high, low_open, high_open, why_high)
         outside = value is not None and (
             (low is not None and (value <= low if low_open else value < low)) or
             (high is not None and (value >= high if high_open else value > high)))
@@ -57,7 +82,16 @@ def number(kind, low=None, high=None, low_open=False, high_open=False, why_high=
                                              f"got {text}")
         return value
     convert.__name__ = kind.__name__
+    convert.range_text = " and ".join(part.split(" (")[0] for part in bounds_of(
+        low, high, low_open, high_open)) or None
     return convert
+
+
+def path_text(text):
+    """An argparse `type` for a file or folder name: an empty one ('') names no file."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a file or folder, got {text!r}")
+    return text
 
 
 positive_int = number(int, 1)
@@ -86,46 +120,59 @@ def build_parser():
                                description="Train a U-Net on the bundled DSB 2018 nuclei image: "
                                "the left three quarters train, the right quarter validates.")
     demo.add_argument("--quick", action="store_true", help="a small run (under a minute on 2 cores)")
-    demo.add_argument("--out", default="minicnn-demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--out", type=path_text, default="minicnn-demo",
+                      help="output folder (default: %(default)s)")
     demo.add_argument("--force", action="store_true", help="write into a non-empty --out")
     add_device(demo)
 
     train = commands.add_parser("train", help="train on a folder of TIFF image/mask pairs",
                                 description="Train a U-Net on images/X.tif paired with masks/X.tif.")
-    train.add_argument("--images", required=True, help="folder of raw images (TIFF)")
-    train.add_argument("--masks", required=True, help="folder of masks with the same file names")
-    train.add_argument("--out", help="output folder for model, curves, checkpoint (with --resume: "
+    train.add_argument("--images", required=True, type=path_text,
+                       help="folder of raw images (TIFF)")
+    train.add_argument("--masks", required=True, type=path_text,
+                       help="folder of masks with the same file names")
+    train.add_argument("--out", type=path_text,
+                       help="output folder for model, curves, checkpoint (with --resume: "
                        "default the checkpoint's folder, where the run continues)")
     from minicnn.train import TrainSettings
 
     defaults = TrainSettings()
-    train.add_argument("--steps", type=number(int, 1, 10_000_000), default=defaults.steps)
+    train.add_argument("--steps", type=number(int, 1, 10_000_000), default=defaults.steps,
+                       help="training steps, one batch each")
     train.add_argument("--batch", type=number(int, 1, 1024, why_high="larger batches do not fit "
-                                              "in memory"), default=defaults.batch)
+                                              "in memory"), default=defaults.batch,
+                       help="patches per step")
     train.add_argument("--patch", type=number(int, 8, 4096, why_high="a patch is a window of "
                                               "the image"), default=defaults.patch,
                        help="patch size in pixels, a multiple of 2**(depth-1)")
     train.add_argument("--lr", type=number(float, 0, 10, low_open=True,
                                            why_high="a larger step diverges at once"),
                        default=None, help="learning rate (default: adam 3e-3, sgd 0.05)")
-    train.add_argument("--optimizer", choices=["adam", "sgd"], default=defaults.optimizer)
+    train.add_argument("--optimizer", choices=["adam", "sgd"], default=defaults.optimizer,
+                       help="the update rule")
     train.add_argument("--val-fraction", type=fraction, default=0.25,
                        help="held-out share: of the images, or of the width of a single image")
     train.add_argument("--classes", type=number(int, 0, 256, why_high="masks hold 8-bit "
                                                 "class indices"), default=0,
-                       help="N >= 2: masks hold class indices 0..N-1 (default: foreground/background)")
+                       help="0 (default): foreground/background; N >= 2: masks hold class indices "
+                       "0..N-1")
     train.add_argument("--loss", choices=["bce+dice", "bce"], default="bce+dice",
                        help="binary loss: BCE-with-logits plus soft Dice (default), or BCE alone "
                        "(with --classes N: cross-entropy)")
     add_channel_axis(train, "none: single-channel images")
     train.add_argument("--base-channels", type=number(int, 1, 256, why_high="wider networks do "
-                                                      "not fit in memory"), default=16)
+                                                      "not fit in memory"), default=16,
+                       help="channels of the first level, doubled at each level below")
     train.add_argument("--depth", type=number(int, 1, 8, why_high="each level halves the "
-                                              "image"), default=3)
-    train.add_argument("--val-every", type=positive_int, default=defaults.val_every)
-    train.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+                                              "image"), default=3,
+                       help="levels of the U-Net; each sees twice as far")
+    train.add_argument("--val-every", type=positive_int, default=defaults.val_every,
+                       help="validate, and keep the best model, every N steps")
+    train.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0,
+                       help="the same seed gives the same run")
     add_device(train)
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.npz, in "
+    train.add_argument("--resume", metavar="CHECKPOINT", type=path_text,
+                       help="continue from a checkpoint.npz, in "
                        "its folder (or in a new, empty --out)")
     train.add_argument("--force", action="store_true", help="write into a non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -133,12 +180,16 @@ def build_parser():
     predict = commands.add_parser("predict", help="segment new images with a trained model",
                                   description="Write <stem>_prob.tif and <stem>_mask.tif for each "
                                   "image (and <stem>_labels.tif + counts.csv with --instances).")
-    predict.add_argument("model", help="model.npz from `minicnn train`, 'nuclei' (bundled), or a "
+    predict.add_argument("model", type=path_text,
+                         help="model.npz from `minicnn train`, 'nuclei' (bundled), or a "
                          "model.onnx from `minicnn export` (run by ONNX Runtime)")
-    predict.add_argument("images", nargs="+", help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
-    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("images", nargs="+", type=path_text,
+                         help="TIFF images: 2-D, stacks (Z,Y,X) or (T,Z,Y,X)")
+    predict.add_argument("--out", required=True, type=path_text, help="output folder")
     predict.add_argument("--tile", type=number(int, 8, 8192, why_high="a larger tile does not "
-                                               "fit in memory"), default=256)
+                                               "fit in memory"), default=None,
+                         help="tile size in pixels for large images (default: 256, or twice "
+                         "the overlap for deeper networks: --depth 6 and above)")
     predict.add_argument("--overlap", type=number(int, 0, 8191), default=None,
                          help="tile overlap in pixels (default: the network's receptive field)")
     predict.add_argument("--threshold", type=fraction, default=None,
@@ -149,9 +200,15 @@ def build_parser():
     add_channel_axis(predict, "the one the model was trained with")
     add_device(predict)
 
-    evaluate = commands.add_parser("evaluate", help="score predicted masks against ground truth")
-    evaluate.add_argument("--pred", required=True, help="folder with <stem>_mask.tif files")
-    evaluate.add_argument("--masks", required=True, help="folder with ground truth <stem>.tif")
+    evaluate = commands.add_parser(
+        "evaluate", help="score predicted masks against ground truth",
+        description="Score each <stem>_mask.tif in --pred against <stem>.tif in --masks: IoU "
+        "and Dice of the foreground pixels, and F1@0.5, the F1 score of the objects, where a "
+        "predicted object matches a true one when their IoU is at least 0.5.")
+    evaluate.add_argument("--pred", required=True, type=path_text,
+                          help="folder with <stem>_mask.tif files")
+    evaluate.add_argument("--masks", required=True, type=path_text,
+                          help="folder with ground truth <stem>.tif")
 
     add_export_parser(commands)
 
@@ -181,6 +238,14 @@ def build_parser():
     grade.add_argument("--timeout", type=number(int, 1, 3600), default=60,
                        help="seconds each exercise may run (default 60)")
     return parser
+
+
+def check_device(device):
+    if not minicnn.backend.cuda_available():
+        raise UsageError(f"--device {device} needs CuPy and an NVIDIA GPU, and this machine "
+                         f"has none that CuPy can use; drop --device {device} (the CPU is the "
+                         f"default), or run `pip install \".[cuda]\"` in the minicnn checkout "
+                         f"on a machine with a GPU")
 
 
 def run_demo(args):
@@ -241,8 +306,11 @@ def run_predict(args):
                                     instances=args.instances, device=args.device,
                                     force=args.force, channel_axis=args.channel_axis)
     for stem, count in counts:
-        print(f"{stem}: {args.out}/{stem}_prob.tif, {stem}_mask.tif"
-              + (f", {count} objects" if count is not None else ""))
+        objects = f"{count} object{'' if count == 1 else 's'}"
+        print(f"{stem}: {os.path.join(args.out, stem)}_prob.tif, {stem}_mask.tif"
+              + (f", {stem}_labels.tif ({objects})" if count is not None else ""))
+    if args.instances:
+        print(f"object counts: {os.path.join(args.out, 'counts.csv')}")
 
 
 def run_evaluate(args):
@@ -263,9 +331,11 @@ def add_export_parser(commands):
         "deepImageJ), bioimageio (a bioimage.io model package .zip for Fiji, ilastik, QuPath, "
         "napari), torch (model.pt for PyTorch). onnx and bioimageio need "
         "`pip install \".[export]\"` in the minicnn checkout, torch needs PyTorch.")
-    export.add_argument("model", help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
+    export.add_argument("model", type=path_text,
+                        help="model.npz from `minicnn train`, or 'nuclei' (bundled)")
     export.add_argument("--format", required=True, choices=["onnx", "bioimageio", "torch"])
-    export.add_argument("--out", required=True, help="the file to write (.onnx, .zip or .pt)")
+    export.add_argument("--out", required=True, type=path_text,
+                        help="the file to write (.onnx, .zip or .pt)")
     export.add_argument("--force", action="store_true", help="replace an existing --out")
 
 
@@ -369,13 +439,17 @@ def error_line(error, args):
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def interrupt_line(interrupt, command):
+def interrupt_line(interrupt, command, args=None):
     """What Ctrl-C left behind: the training and prediction loops say it in their message;
-    before them (starting, reading data, checking inputs) nothing had been written yet."""
+    before them (starting, reading data, checking inputs) nothing had been written yet; an
+    export writes a temporary file that is removed, so --out is as it was."""
     if str(interrupt):
         return str(interrupt)
     if command in (None, "train", "demo", "predict"):
         return "interrupted before any result was written"
+    if command == "export":
+        before = "is as it was" if os.path.exists(args.out) else "was not written"
+        return f"interrupted; --out {args.out} {before} (no partial file is left)"
     return "interrupted"
 
 
@@ -394,6 +468,10 @@ class OneLineWarnings(warnings.catch_warnings):
     def __enter__(self):
         super().__enter__()
         warnings.simplefilter("default")
+        # not about the user's input: files another library (bioimageio.spec) leaves to the
+        # garbage collector, and a file name's characters that the plots' font lacks
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
         warnings.showwarning = lambda message, *_, **__: self.hold(message)
         self.log.addHandler(self.log_handler)
         self.log.propagate = False
@@ -427,12 +505,12 @@ def main(argv=None):
         prefix = f"minicnn {command}"
         with OneLineWarnings(prefix) as shown:
             if getattr(args, "device", "cpu") != "cpu":
-                minicnn.backend.check_device_name(args.device)     # before anything is written
+                check_device(args.device)                     # before anything is written
             status = COMMANDS[command](args) or 0
             shown.print_held()
         return status
     except KeyboardInterrupt as interrupt:
-        print(f"{prefix}: {interrupt_line(interrupt, command)}", file=sys.stderr)
+        print(f"{prefix}: {interrupt_line(interrupt, command, args)}", file=sys.stderr)
         return 130
     except Exception as error:  # one clear line, never a traceback (MINICNN_DEBUG=1 shows it)
         if os.environ.get("MINICNN_DEBUG"):

@@ -291,10 +291,29 @@ class OnnxModel:
                              f"minicnn.config, so the normalization and size rule are unknown); "
                              f"export the model.npz with `minicnn export MODEL.npz --format "
                              f"onnx --out model.onnx`")
+        inputs = [tensor.name for tensor in self.session.get_inputs()]
+        outputs = [tensor.name for tensor in self.session.get_outputs()]
+        if inputs != [INPUT] or OUTPUT not in outputs:
+            raise ValueError(f"{path} takes {inputs} and gives {outputs}, but a model.onnx from "
+                             f"`minicnn export` takes ['{INPUT}'] and gives ['{OUTPUT}']: the "
+                             f"graph was edited; export the model.npz again")
+
+        def damaged(why):
+            return ValueError(f"{path}: its minicnn metadata is damaged ({why}); export the "
+                              f"model.npz again with `minicnn export MODEL.npz --format onnx "
+                              f"--out model.onnx`")
+
+        try:
+            self.config = json.loads(props["minicnn.config"])
+            self.metadata = json.loads(props.get("minicnn.metadata", "{}"))
+            normalization = json.loads(props.get("minicnn.normalization", "null"))
+        except ValueError as error:
+            raise damaged(error) from None
+        if not (isinstance(self.config, dict) and isinstance(self.config.get("depth"), int)
+                and isinstance(self.metadata, dict)):
+            raise damaged("minicnn.config names no network depth")
+        self.metadata.setdefault("normalization", normalization)
         self.path = path
-        self.config = json.loads(props["minicnn.config"])
-        self.metadata = json.loads(props["minicnn.metadata"])
-        self.metadata.setdefault("normalization", json.loads(props["minicnn.normalization"]))
 
     def eval(self):
         return self
@@ -614,8 +633,10 @@ def save_torch(model, path):
     'metadata': normalization etc., 'state_dict': PyTorch's state_dict}, via torch.save."""
     torch = _require("torch", "install PyTorch (https://pytorch.org), e.g. pip install torch")
     module = to_torch(model)
-    torch.save({"format": "minicnn-torch", "version": 1, "config": module.minicnn_config,
-                "metadata": module.minicnn_metadata, "state_dict": module.state_dict()}, path)
+    saved = {"format": "minicnn-torch", "version": 1, "config": module.minicnn_config,
+             "metadata": module.minicnn_metadata, "state_dict": module.state_dict()}
+    with open(path, "wb") as f:        # (given a name, torch.save names the archive's folder
+        torch.save(saved, f)           # after it: a temporary name would show inside the file)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -623,9 +644,22 @@ def save_torch(model, path):
 # ---------------------------------------------------------------------------------------------
 
 FORMATS = {"onnx": ".onnx", "bioimageio": ".zip", "torch": ".pt"}
+SUFFIXES = {"onnx": (".onnx",), "bioimageio": (".zip",), "torch": (".pt", ".pth")}
 NEEDS = {"onnx": [("onnx", EXTRA)],
          "bioimageio": [("onnx", EXTRA), ("bioimageio.spec", EXTRA)],
          "torch": [("torch", "install PyTorch (https://pytorch.org), e.g. pip install torch")]}
+
+
+def publish_new(temporary, out):
+    """Give the finished file its name, unless `out` appeared while it was written (another run
+    exporting to the same --out): a hard link never replaces a file."""
+    try:
+        os.link(temporary, out)
+    except FileExistsError:
+        raise FileExistsError(f"--out {out} was written by another run while this export ran; "
+                              f"choose another --out, or add --force to replace it") from None
+    except OSError:                          # a file system without hard links
+        os.replace(temporary, out)
 
 
 def export(model, format, out, force=False):
@@ -635,9 +669,30 @@ def export(model, format, out, force=False):
     if format not in FORMATS:
         raise ValueError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
     out = os.fspath(out)
+    if out.endswith(("/", os.sep)):
+        raise IsADirectoryError(f"--out {out} ends in '/', the name of a folder; give a file "
+                                f"name, e.g. {os.path.join(out, 'model' + FORMATS[format])}")
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:                  # ONNX Runtime and Fiji could not open it
+        shown = os.fsencode(out).decode("utf-8", "backslashreplace")
+        raise ValueError(f"--out {shown} is not valid UTF-8 text; choose a name of letters, "
+                         f"digits, '-' and '_'") from None
+    if not out.lower().endswith(SUFFIXES[format]):            # what other tools go by
+        stem = os.path.splitext(out)[0] if os.path.splitext(out)[1] else out
+        raise ValueError(f"--out {out} does not end in {' or '.join(SUFFIXES[format])}, the "
+                         f"file type of --format {format} that other tools go by; use --out "
+                         f"{stem}{FORMATS[format]}")
+    if isinstance(model, (str, os.PathLike)) and \
+            os.fspath(model).lower().endswith(tuple(s for f in SUFFIXES.values() for s in f)):
+        raise ValueError(f"{os.fspath(model)} is already an exported model; export takes the "
+                         f"model.npz written by `minicnn train` (or 'nuclei', the bundled one)")
     if os.path.isdir(out):
         raise IsADirectoryError(f"--out {out} is a folder; give a file name, e.g. "
                                 f"{os.path.join(out, 'model' + FORMATS[format])}")
+    if os.path.exists(out) and not os.path.isfile(out):      # e.g. /dev/null, a named pipe
+        raise ValueError(f"--out {out} is not a regular file (a device, pipe or socket); "
+                         f"--force replaces files only: choose a file name")
     if os.path.exists(out) and not force:
         raise FileExistsError(f"--out {out} already exists; choose another --out, or add "
                               f"--force to replace it")
@@ -664,7 +719,10 @@ def export(model, format, out, force=False):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)               # mkstemp made it private (0600)
-        os.replace(temporary, out)                        # atomic: the old file or the new one
+        if force:
+            os.replace(temporary, out)                    # atomic: the old file or the new one
+        else:
+            publish_new(temporary, out)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)

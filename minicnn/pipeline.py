@@ -11,6 +11,7 @@ import dataclasses
 import os
 import time
 import warnings
+import zipfile
 from importlib import resources
 
 import numpy as np
@@ -20,9 +21,9 @@ from minicnn.data import (DEFAULT_NORMALIZATION, DataError, Pair, normalize, rea
                           sample_nuclei, split_train_val, write_image)
 from minicnn.data.files import (LOCK_NAME, TEMP_PREFIX, FolderLock, refuse_non_utf8_name,
                                 refuse_overwrite, remove_stale_temporaries, write_csv)
-from minicnn.data.pairs import (channels_before_plane, refuse_fractional_labels,
-                                refuse_undeclared_channels)
-from minicnn.data.tiff import tiff_shape
+from minicnn.data.pairs import (channels_before_plane, refuse_non_labels, refuse_pixel_type,
+                                refuse_undeclared_channels, tiff_files)
+from minicnn.data.tiff import tiff_header
 from minicnn.models import UNet
 from minicnn.predict import predict_image, predict_stack, probabilities_to_mask
 from minicnn.train import Interrupted, Trainer, TrainSettings, mask_scores
@@ -192,9 +193,40 @@ def demo(out_dir="minicnn-demo", quick=False, device="cpu", progress=True, force
                            model_options, val_fraction=0.25, progress=progress)
 
 
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")     # classic and BigTIFF
+
+
+def refuse_other_model_formats(path):
+    """A TIFF, a bioimage.io package or a PyTorch file where a model.npz goes: say which it is
+    and what to give instead (mc.load would only say 'not a valid minicnn file')."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"the model {path} is a folder; give the model.npz inside it")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head in TIFF_MAGIC:
+        raise DataError(f"the model {path} is a TIFF image, not a model (the model.npz of "
+                        f"`minicnn train`); predict takes the model first, then the images: "
+                        f"`minicnn predict MODEL.npz IMAGE.tif ... --out FOLDER`")
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    if "rdf.yaml" in names:
+        raise DataError(f"the model {path} is a bioimage.io package (for Fiji, ilastik, ...); "
+                        f"give the model.npz it was exported from, or unzip it and give its "
+                        f"model.onnx")
+    if any(name.endswith("data.pkl") for name in names):
+        raise DataError(f"the model {path} is a PyTorch file (`minicnn export --format torch`); "
+                        f"give the model.npz it was exported from, or its model.onnx (`minicnn "
+                        f"export MODEL.npz --format onnx`); from Python, "
+                        f"minicnn.interop.from_torch(minicnn.interop.load_torch(path)) brings "
+                        f"it back")
+
+
 def load_model(model):
     """A model from a .npz path, a bundled pretrained name ('nuclei'), or a model.onnx written
     by `minicnn export` (run by ONNX Runtime: minicnn.interop.OnnxModel)."""
+    refuse_non_utf8_name(model)
     if str(model).lower().endswith(".onnx"):
         from minicnn.interop import OnnxModel
 
@@ -206,7 +238,14 @@ def load_model(model):
     if not os.path.exists(model):
         raise FileNotFoundError(f"no model file {model}; give a model.npz written by `minicnn "
                                 f"train`, or one of the bundled names: {', '.join(PRETRAINED)}")
-    loaded = io.load(model)
+    refuse_other_model_formats(model)
+    try:
+        loaded = io.load(model)
+    except io.ModelFileError as error:
+        detail = str(error).removeprefix("mc.load: ")
+        raise io.ModelFileError(f"{detail} (the model must be a model.npz written by `minicnn "
+                                f"train`, a model.onnx from `minicnn export`, or "
+                                f"{', '.join(PRETRAINED)})") from None
     if isinstance(loaded, dict):
         raise ValueError(f"{model} holds a bare state dict or checkpoint, not a model; give the "
                          f"model.npz that `minicnn train` wrote")
@@ -249,11 +288,14 @@ def check_prediction_inputs(image_paths, out_dir, instances, force, channel_axis
     for path in image_paths:
         refuse_non_utf8_name(path)
         stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in stems and os.path.abspath(stems[stem]) == os.path.abspath(path):
+            raise DataError(f"{path} is given twice; give each image once")
         if stem in stems:
             raise DataError(f"{stems[stem]} and {path} share the name {stem}: their outputs would "
                             f"overwrite each other; predict them into different --out folders")
         stems[stem] = path
-        shape, axes = tiff_shape(path)
+        shape, axes, dtype = tiff_header(path)
+        refuse_pixel_type(dtype, path)
         if in_channels == 1:
             refuse_undeclared_channels(axes, shape, path, channel_axis)
         # the layout checks on a stand-in array of the file's shape (broadcast: no memory)
@@ -278,7 +320,7 @@ def planes_axes(leading, channels=False):
     return LEADING_AXES[len(LEADING_AXES) - leading:] + ("C" if channels else "") + "YX"
 
 
-def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold=None,
+def predict_files(model, image_paths, out_dir, tile=None, overlap=None, threshold=None,
                   instances=False, device="cpu", force=False, channel_axis=None):
     """Write <stem>_prob.tif, <stem>_mask.tif (and <stem>_labels.tif + counts.csv) per image.
     Returns a list of (stem, object count or None).
@@ -293,6 +335,11 @@ def predict_files(model, image_paths, out_dir, tile=256, overlap=None, threshold
         model.to(device)
     metadata = getattr(model, "metadata", {}) or {}
     normalization = metadata.get("normalization", DEFAULT_NORMALIZATION)
+    classes = model.config.get("out_channels", 1)
+    if threshold is not None and classes > 1:
+        raise DataError(f"--threshold (threshold=) applies to a foreground/background model, "
+                        f"but this one has {classes} classes: each pixel gets its most likely "
+                        f"class; drop --threshold")
     threshold = metadata.get("threshold", 0.5) if threshold is None else threshold
     channel_axis = metadata.get("channel_axis") if channel_axis is None else channel_axis
     in_channels = model.config.get("in_channels", 1)
@@ -352,6 +399,20 @@ def _instances(mask):
     return labels
 
 
+def object_f1_by_plane(pred_labels, truth):
+    """Object F1 of (..., H, W) label images, matched plane by plane and counted over all:
+    predict labels each plane of a stack on its own (ids restart at 1 in every plane), so one
+    id in two planes is two objects, not one."""
+    tp = fp = fn = 0
+    height, width = truth.shape[-2:]
+    for pred_plane, true_plane in zip(pred_labels.reshape(-1, height, width),
+                                      truth.reshape(-1, height, width)):
+        counts = metrics.object_f1(_instances(pred_plane).astype(np.int64),
+                                   _instances(true_plane).astype(np.int64))
+        tp, fp, fn = tp + counts["tp"], fp + counts["fp"], fn + counts["fn"]
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
 def evaluate_folders(pred_dir, masks_dir):
     """Pair <stem>_mask.tif in pred_dir with <stem>.tif in masks_dir; returns per-image rows
     (dicts with image, iou, dice, f1) and the mean row."""
@@ -363,24 +424,30 @@ def evaluate_folders(pred_dir, masks_dir):
     if not predictions:
         raise FileNotFoundError(f"no *_mask.tif files in {pred_dir}; run `minicnn predict` "
                                 f"into that folder first")
+    truths = tiff_files(masks_dir, "--masks")        # {stem: path}; one file per name
     rows, missing = [], []
     for name in predictions:
         stem = name[:-len("_mask.tif")]
-        truth_path = next((os.path.join(masks_dir, stem + ext) for ext in (".tif", ".tiff")
-                           if os.path.exists(os.path.join(masks_dir, stem + ext))), None)
+        truth_path = truths.get(stem)
         if truth_path is None:
             missing.append(stem)
             continue
-        pred, truth = read_image(os.path.join(pred_dir, name)), read_image(truth_path)
-        refuse_fractional_labels(pred, os.path.join(pred_dir, name), "is it a probability map? "
+        pred_path = os.path.join(pred_dir, name)
+        pred, truth = read_image(pred_path), read_image(truth_path)
+        if pred.shape != truth.shape:
+            raise DataError(f"{pred_path} has shape {pred.shape} but its ground truth "
+                            f"{truth_path} has shape {truth.shape}; a prediction and its ground "
+                            f"truth must be masks of the same image (the same height, width and "
+                            f"planes; one channel)")
+        refuse_non_labels(pred, os.path.join(pred_dir, name), "is it a probability map? "
                                  "give masks (e.g. the <stem>_mask.tif of `minicnn predict`)")
-        refuse_fractional_labels(truth, truth_path, "the ground truth (--masks) must be masks "
+        refuse_non_labels(truth, truth_path, "the ground truth (--masks) must be masks "
                                  "or object labels, not raw images or probabilities")
         iou, dice = mask_scores(pred > 0, truth > 0)
         labels_path = os.path.join(pred_dir, f"{stem}_labels.tif")
-        pred_labels = read_image(labels_path) if os.path.exists(labels_path) else _instances(pred)
-        f1 = metrics.object_f1(pred_labels.astype(np.int64),
-                               _instances(truth).astype(np.int64))["f1"]
+        pred_labels = read_image(labels_path) if os.path.exists(labels_path) else pred
+        f1 = object_f1_by_plane(pred_labels, truth) if pred_labels.shape == truth.shape else \
+            object_f1_by_plane(pred, truth)          # (a stale labels file of another size)
         rows.append({"image": stem, "iou": iou, "dice": dice, "f1": f1})
     if missing:
         raise FileNotFoundError(f"no ground truth in {masks_dir} for: {', '.join(missing)} "

@@ -34,6 +34,9 @@ def receptive_field(model):
     return field
 
 
+DEFAULT_TILE = 256         # pixels; larger when the overlap needs it (deep networks)
+
+
 def _multiple(model):
     return 2 ** (model.config["depth"] - 1)
 
@@ -77,15 +80,23 @@ class TileLayout:
     `starts_y` x `starts_x`. Every size and start is a multiple of 2**(depth-1), so every tile
     sits on the same pooling grid as the whole image."""
 
-    def __init__(self, model, height, width, tile=256, overlap=None):
+    def __init__(self, model, height, width, tile=None, overlap=None):
         multiple = _multiple(model)
+        asked = tile
+        overlap_given = overlap is not None
         if overlap is None:
             overlap = multiple * math.ceil(receptive_field(model) / multiple)
+        if tile is None:           # 256, or twice the overlap for a deep network's wide field
+            tile = max(DEFAULT_TILE, 2 * overlap)
         tile = max(multiple, multiple * math.ceil(tile / multiple))
-        if overlap >= tile:
-            raise ValueError(f"overlap ({overlap}) must be smaller than the tile size ({tile}); "
-                             f"use a larger --tile or a smaller --overlap")
         fits = multiple * math.ceil(max(height, width) / multiple) <= tile
+        if overlap >= tile and (overlap_given or not fits):   # (one tile for the image: no overlap)
+            source = "--overlap" if overlap_given else ("the default --overlap: the network's "
+                                                        "receptive field")
+            raise ValueError(f"--tile {asked} (tiles of {tile} pixels) must be larger than the "
+                             f"overlap of {overlap} pixels ({source}) to cover a {height} x "
+                             f"{width} image; use --tile {2 * overlap} or more, or a smaller "
+                             f"--overlap")
         self.overlap = overlap
         self.margin = 0 if fits else multiple * math.ceil(overlap / 2 / multiple)  # context
         self.tile_h = min(tile, multiple * math.ceil((height + 2 * self.margin) / multiple))
@@ -105,12 +116,13 @@ class TileLayout:
         return wy[:, None] * wx[None, :]
 
 
-def predict_image(model, image, tile=256, overlap=None, batch_size=4, device="cpu"):
+def predict_image(model, image, tile=None, overlap=None, batch_size=4, device="cpu"):
     """Probabilities (C, H, W) for one normalized 2-D image (or (C_in, H, W) with channels).
 
     The image is mirror-padded by a margin (so border pixels get context like inner ones) and
     up to a multiple of 2**(depth-1); tiles of `tile` pixels overlap by at least `overlap`
-    (default: the receptive field, rounded up to the multiple) and are blended."""
+    (default: the receptive field, rounded up to the multiple) and are blended; tile=None:
+    256 pixels, or twice the overlap for a network that sees further."""
     model.eval()
     image = np.asarray(image, np.float32)
     planes = image[None] if image.ndim == 2 else image                         # (C_in, H, W)

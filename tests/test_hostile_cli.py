@@ -91,13 +91,20 @@ def make_world(root):
 
 
 def fingerprints(root, skip="outs"):
-    """{relative path: sha1} of every file under root, but the case outputs under root/skip."""
+    """{relative path: sha1, a link's target, or 'special file'} of every file under root, but
+    the case outputs under root/skip."""
     prints = {}
     for folder, dirs, files in os.walk(root):
         if os.path.relpath(folder, root).split(os.sep)[0] == skip:
             continue
         for name in files:
             path = os.path.join(folder, name)
+            if os.path.islink(path):                     # a link: where it points
+                prints[os.path.relpath(path, root)] = "-> " + os.readlink(path)
+                continue
+            if not os.path.isfile(path):                 # a named pipe: reading would block
+                prints[os.path.relpath(path, root)] = "special file"
+                continue
             with open(path, "rb") as f:
                 prints[os.path.relpath(path, root)] = hashlib.sha1(f.read()).hexdigest()
     return prints
@@ -255,11 +262,9 @@ def world(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def outcomes(world):
-    """{case id: (CompletedProcess, own output folder)}; the user's files are fingerprinted
-    before any case runs."""
-    before = fingerprints(world)
+def run_cases(world, cases, workers=3):
+    """{case id: (CompletedProcess, own output folder)} for (id, argv, ...) cases, each run as
+    the real command, a few at a time."""
     env = dict(os.environ, MPLBACKEND="Agg")
 
     def run(case):
@@ -273,9 +278,32 @@ def outcomes(world):
             done = subprocess.CompletedProcess(argv, "timed out after 120 s", "", "")
         return case_id, (done, out)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(pool.map(run, CASES))
-    return results, before
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(run, cases))
+
+
+def check_outcome(done, out, status, words):
+    """The exit status; no traceback; an error is one line holding `words`, and nothing was
+    written with a final name (refused before any work)."""
+    err = done.stderr.strip()
+    assert done.returncode == status, (done.returncode, err, done.stdout)
+    assert "Traceback" not in err, err
+    if status:
+        assert len(err.splitlines()) == 1, err
+        for word in words:
+            assert word in err, (word, err)
+        written = [name for _, _, files in os.walk(out) for name in files] \
+            if os.path.isdir(out) else []
+        assert written == [], written
+    return err
+
+
+@pytest.fixture(scope="module")
+def outcomes(world):
+    """{case id: (CompletedProcess, own output folder)}; the user's files are fingerprinted
+    before any case runs."""
+    before = fingerprints(world)
+    return run_cases(world, CASES), before
 
 
 def test_at_least_sixty_hostile_inputs():
@@ -286,15 +314,5 @@ def test_at_least_sixty_hostile_inputs():
 def test_hostile_input(outcomes, world, case_id, argv, status, words):
     results, before = outcomes
     done, out = results[case_id]
-    err = done.stderr.strip()
-    assert done.returncode == status, (done.returncode, err, done.stdout)
-    assert "Traceback" not in err, err
-    if status:
-        assert len(err.splitlines()) == 1, err
-        for word in words:
-            assert word in err, (word, err)
-        # refused before any work: nothing was written with a final name
-        written = [name for _, _, files in os.walk(out) for name in files] \
-            if os.path.isdir(out) else []
-        assert written == [], written
+    check_outcome(done, out, status, words)
     assert fingerprints(world) == before          # nothing the user wrote changed

@@ -8,6 +8,7 @@ different sizes, empty or out-of-range masks, bad files) and returns a list of
     mask   (H, W): foreground 0/1 as uint8 (any nonzero label is foreground: binary masks and
            instance labels both work), or class indices in [0, classes) when `classes` is given
 """
+import os
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +41,10 @@ def tiff_files(folder, role):
     files = {}
     for path in sorted(folder.iterdir()):
         is_tiff = path.suffix.lower() in TIFF_SUFFIXES and not path.name.startswith(".")
+        if is_tiff and path.is_symlink() and not path.exists():
+            raise DataError(f"{path} in the {role} folder is a link to {os.readlink(path)}, "
+                            f"which does not exist; restore the file it points to, or remove "
+                            f"the link")
         if path.is_file() and is_tiff:
             refuse_non_utf8_name(path)
             if path.stem in files:
@@ -87,11 +92,18 @@ def refuse_undeclared_channels(axes, shape, path, channel_axis):
                             f"a model trained on {size}-channel images")
 
 
+def refuse_pixel_type(dtype, path):
+    """Images hold whole or real numbers; complex ones (an FFT) would lose their imaginary part."""
+    if dtype.kind not in "biuf":
+        raise DataError(f"{path} has pixel type {dtype}; expected whole or real numbers (uint8, "
+                        f"uint16, float32, ...): save the image as one of them (for complex "
+                        f"values, e.g. their magnitude)")
+
+
 def as_image(array, path, channel_axis=None, axes=None):
     """float32 (H, W); or (C, H, W), the channel axis moved first, when `channel_axis` is given.
     axes: what the file says about its axes (see `read_tiff`), to refuse undeclared channels."""
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{path} has pixel type {array.dtype}; expected uint8, uint16 or float")
+    refuse_pixel_type(array.dtype, path)
     refuse_undeclared_channels(axes, array.shape, path, channel_axis)
     if channel_axis is None:
         array = _drop_leading_ones(array, 2)
@@ -109,14 +121,21 @@ def as_image(array, path, channel_axis=None, axes=None):
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def refuse_fractional_labels(mask, path, hint):
-    """A mask holds whole numbers (0/1, 0/255, object or class ids); fractional values mean
-    another kind of image: a probability map, or the raw images. `hint` says what to do."""
+def refuse_non_labels(mask, path, hint):
+    """A mask holds whole numbers >= 0 (0/1, 0/255, object or class ids). Fractional values mean
+    another kind of image, a probability map or the raw images (`hint` says what to do); negative
+    ones a signed image that train (any nonzero is foreground) and evaluate (> 0 is) would read
+    differently, so both refuse it."""
     if mask.dtype.kind == "f" and not np.all(mask == np.round(mask)):
         fractional = mask[mask != np.round(mask)]
         raise DataError(f"mask {path} holds fractional values ({float(fractional.min()):.3g} .. "
                         f"{float(fractional.max()):.3g}); a mask holds whole numbers (0/1, 0/255, "
                         f"object or class ids): {hint}")
+    if mask.dtype.kind in "if" and mask.size and mask.min() < 0:
+        raise DataError(f"mask {path} holds negative values ({float(mask.min()):g} .. "
+                        f"{float(mask.max()):g}); a mask holds 0 for background and positive "
+                        f"labels for objects (1, 255, object or class ids): save it with "
+                        f"background 0 and objects above 0")
 
 
 def as_mask(array, path, classes=None):
@@ -124,16 +143,19 @@ def as_mask(array, path, classes=None):
     mask = _drop_leading_ones(array, 2)
     if mask.ndim != 2:
         raise DataError(f"mask {path} has shape {array.shape}; expected a 2-D mask (H, W)")
-    refuse_fractional_labels(mask, path, "is --masks (masks_dir) the folder of the annotations, "
+    refuse_non_labels(mask, path, "is --masks (masks_dir) the folder of the annotations, "
                              "not of the raw images or of predicted probabilities?")
     if classes is None:
         return (mask != 0).astype(np.uint8)
     low, high = mask.min(), mask.max()
-    if low < 0 or high >= classes:
+    if high >= classes:
+        binary = len(np.unique(mask)) == 2 and low == 0          # e.g. 0/255: not class indices
+        fix = (f"it is a foreground/background mask (0 and {high:g}): omit classes (--classes) "
+               f"for masks like it" if binary else
+               f"fix the mask, or raise classes to {int(high) + 1}, or omit classes to treat "
+               f"any nonzero value as foreground")
         raise DataError(f"mask {path} holds values {low:g}..{high:g}; with classes={classes} "
-                        f"expected class indices 0..{classes - 1}: fix the mask, or raise "
-                        f"classes to {int(high) + 1}, or omit classes to treat any nonzero "
-                        f"value as foreground")
+                        f"expected class indices 0..{classes - 1}: {fix}")
     return mask.astype(np.uint8 if classes <= 256 else np.int64)
 
 

@@ -33,14 +33,21 @@ def read_tiff(path):
     return array, axes
 
 
+def tiff_header(path):
+    """(shape, axes, dtype) of the image in `path`, from its header alone (no pixels are read):
+    what can be checked before the work starts."""
+    (shape, dtype), axes = _read_series(path, pixels=False)
+    return shape, axes, dtype
+
+
 def tiff_shape(path):
-    """(shape, axes) of the image in `path`, from its header alone (no pixels are read): what
-    can be checked before the work starts."""
-    return _read_series(path, pixels=False)
+    """(shape, axes) of the image in `path`, from its header alone (see `tiff_header`)."""
+    return tiff_header(path)[:2]
 
 
 def _read_series(path, pixels):
-    """(pixels or shape, axes) of the first series of a TIFF file, or one clear DataError."""
+    """(pixels or (shape, dtype), axes) of the first series of a TIFF file, or one clear
+    DataError."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"image file {path} does not exist; check the path and the file name")
@@ -49,7 +56,7 @@ def _read_series(path, pixels):
     try:
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
-            return (series.asarray() if pixels else series.shape), series.axes
+            return (series.asarray() if pixels else (series.shape, series.dtype)), series.axes
     except MemoryError:
         raise
     except Exception as error:  # tifffile raises TiffFileError, ValueError, OSError, struct.error
