@@ -20,7 +20,7 @@
 # weighs for appears. A convolutional layer has many filters, each giving one output channel.
 #
 # In this notebook:
-# 1. the loop definition of `conv2d` (minicnn's readable reference) and the output-size formula;
+# 1. the definition of `conv2d`, the output-size formula, and the definition as loops in Python;
 # 2. **im2col**: the whole convolution as one matrix product (minicnn's readable `conv2d`);
 # 3. the backward pass: deriving $\partial L/\partial X$, $\partial L/\partial W$,
 #    $\partial L/\partial b$, checking them with `gradcheck`; an exercise;
@@ -40,7 +40,6 @@ import minicnn.functional as F
 from minicnn import parallel
 from minicnn.models import UNet
 from minicnn.ops import conv as readable_conv
-from minicnn.reference import conv as loop_conv
 
 QUICK = os.environ.get("MINICNN_QUICK") == "1"
 OUT = mc.viz.tutorial_output_dir()                     # figures and files go here
@@ -58,12 +57,10 @@ rng = np.random.default_rng(0)
 #
 # with stride $s$, padding $p$ (zeros around the image) and dilation $d$ (gaps inside the
 # kernel). Strictly this is a cross-correlation (the kernel is not flipped), as in every
-# deep-learning library. minicnn keeps a loop version of it in `minicnn/reference/`, the
-# definition its tests check every convolution against. Its loops are an exercise of the course
-# kit, so they show as a placeholder here; its docstring states the definition:
-
-# %%
-mc.viz.show_source(loop_conv.conv2d_forward)
+# deep-learning library. Once the output size is known (exercise 1 below), this notebook writes
+# the definition out as loops, the slow version every faster one must agree with. (minicnn's own
+# loop version, `minicnn/reference/conv.py`, is the one its tests check every convolution
+# against.)
 
 # %% [markdown]
 # ### A filter on a real image
@@ -113,6 +110,36 @@ for H, K, s, p, d in [(10, 3, 1, 1, 1), (10, 3, 2, 0, 1), (11, 5, 3, 2, 1), (12,
 print("Exercise 1: correct")
 
 # %% [markdown]
+# ### The definition, as loops in Python
+#
+# One output position (i, j) at a time: cut out the window under it (rows $is, is + d, \ldots$,
+# $KH$ of them; the same for the columns) and take its weighted sum with every filter, which
+# `np.tensordot` does over the axes c, k_h, k_w at once. Written fully as scalar loops, over n, o,
+# i, j, c, k_h and k_w, the same definition would be a seven-fold loop.
+
+# %%
+def conv2d_loops(x, w, b=None, stride=1, padding=0, dilation=1):
+    """y[n,o,i,j] = b[o] + sum over c, kh, kw of xpad[n, c, i*s + kh*d, j*s + kw*d] w[o,c,kh,kw]
+    (stride s, padding p, dilation d: ints), one output position at a time."""
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    OH = conv_output_size(H, KH, stride, padding, dilation)
+    OW = conv_output_size(W, KW, stride, padding, dilation)
+    p = padding
+    xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))                   # (N, C, H+2p, W+2p)
+    y = np.zeros((N, O, OH, OW), dtype=x.dtype)
+    for i in range(OH):
+        for j in range(OW):
+            rows = slice(i * stride, i * stride + dilation * (KH - 1) + 1, dilation)
+            cols = slice(j * stride, j * stride + dilation * (KW - 1) + 1, dilation)
+            window = xpad[:, :, rows, cols]                                # (N, C, KH, KW)
+            y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))  # (N, O)
+    if b is not None:
+        y += b[None, :, None, None]                                        # b[o] everywhere
+    return y
+
+
+# %% [markdown]
 # ## 2. im2col: the whole convolution as one matrix product
 #
 # The loops above visit OH x OW positions, and at each one compute a small weighted sum. The
@@ -144,7 +171,7 @@ print("image:\n", tiny[0, 0])
 print("cols (one window per column):\n", cols)
 kernel = rng.standard_normal((1, 1, 3, 3))
 as_product = (kernel.reshape(1, 9) @ cols).reshape(1, 1, 2, 2)
-assert np.allclose(as_product, loop_conv.conv2d_forward(tiny, kernel))
+assert np.allclose(as_product, conv2d_loops(tiny, kernel))
 print("one matrix product == the loops")
 
 # %% [markdown]
@@ -174,7 +201,7 @@ for stride, padding, dilation in [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 1)]:
     w = rng.standard_normal((4, 3, 3, 3))
     b = rng.standard_normal(4)
     y = F.conv2d(mc.tensor(x), mc.tensor(w), mc.tensor(b), stride, padding, dilation).numpy()
-    by_loops = loop_conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    by_loops = conv2d_loops(x, w, b, stride, padding, dilation)
     assert np.allclose(y, by_loops), (stride, padding, dilation)
 print("F.conv2d agrees with the loop definition")
 
@@ -280,7 +307,7 @@ parallel.set_num_threads(1)
 mc.set_fast(False)
 try:
     with threadpool_limits(1):
-        t_loop = best_time(lambda: loop_conv.conv2d_forward(x, w, padding=1))
+        t_loop = best_time(lambda: conv2d_loops(x, w, padding=1))
         t_im2col = best_time(lambda: F.conv2d(mc.tensor(x), mc.tensor(w), padding=1))
 finally:
     parallel.set_num_threads(threads)
