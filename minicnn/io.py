@@ -415,7 +415,7 @@ def _build_declared_model(meta, headers, path, models):
     problems = _metadata_problems(meta.get("metadata"), config)
     if problems:
         raise _Refused(f"{path}: the model's metadata is not sane:\n  " + "\n  ".join(problems)
-                       + "\nThe file was edited or damaged: use the model.npz that `minicnn "
+                       + ".\nThe file was edited or damaged: use the model.npz that `minicnn "
                        "train` wrote, or save the model again with valid metadata")
     weights = sum(h.nbytes for key, h in headers.items() if key != META_KEY)
     if name == "UNet":

@@ -318,6 +318,6 @@ def test_the_cli_prints_one_line_and_exits_2(good, tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert lines[0].startswith("minicnn predict: error: mc.load: ")
+    assert lines[0].startswith(f"minicnn predict: error: {path}: ")   # the file, then why
     assert "threshold is 2.0, expected a probability in [0, 1]" in lines[0]
     assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
